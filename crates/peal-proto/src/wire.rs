@@ -1,0 +1,395 @@
+//! What crosses the network, as JSON.
+//!
+//! REST bodies, the event stream's frames, and the call object that both carry.
+//! Field names follow the `peal` CLI contract in ARCHITECTURE.md; add fields,
+//! never rename them.
+
+use crate::error::ErrorCode;
+use crate::ids::{DeviceId, GroupId, SessionId, UserId};
+use crate::time::Millis;
+use serde::{Deserialize, Serialize};
+
+/// Version of the event-stream protocol, sent in [`ServerFrame::Hello`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallType {
+    Audio,
+    Video,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiverType {
+    User,
+    Group,
+}
+
+/// The eight statuses of the seed. A call's own status is never `missed`:
+/// that is how a callee's history labels a call they did not answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Initiated,
+    Ongoing,
+    Busy,
+    Rejected,
+    Cancelled,
+    Ended,
+    Missed,
+    Unanswered,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Initiated => "initiated",
+            Status::Ongoing => "ongoing",
+            Status::Busy => "busy",
+            Status::Rejected => "rejected",
+            Status::Cancelled => "cancelled",
+            Status::Ended => "ended",
+            Status::Missed => "missed",
+            Status::Unanswered => "unanswered",
+        }
+    }
+
+    /// Whether the call is still live (ringing or in progress).
+    pub fn is_live(self) -> bool {
+        match self {
+            Status::Initiated | Status::Ongoing => true,
+            Status::Busy
+            | Status::Rejected
+            | Status::Cancelled
+            | Status::Ended
+            | Status::Missed
+            | Status::Unanswered => false,
+        }
+    }
+}
+
+/// The status a rejecting party asks for (`reject_call(session, status)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectStatus {
+    /// The callee declines.
+    Rejected,
+    /// The callee declines as busy; a 1:1 call becomes `busy`.
+    Busy,
+    /// The caller gives up before an answer (same as `cancel_call`).
+    Cancelled,
+}
+
+/// A user as the call object shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Party {
+    pub uid: UserId,
+    pub name: String,
+}
+
+/// Whom a call was placed to: `{"uid", "name"}` for a user, `{"guid", "name"}` for a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Receiver {
+    User { uid: UserId, name: String },
+    Group { guid: GroupId, name: String },
+}
+
+impl Receiver {
+    /// The receiver's id, whether a uid or a guid.
+    pub fn id(&self) -> &str {
+        match self {
+            Receiver::User { uid, .. } => uid.as_str(),
+            Receiver::Group { guid, .. } => guid.as_str(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Receiver::User { name, .. } | Receiver::Group { name, .. } => name,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Caller,
+    Callee,
+}
+
+/// Where one participant stands in a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParticipantState {
+    /// A callee whose devices are ringing.
+    Ringing,
+    /// In the call (the caller from the start; a callee once they accept).
+    Joined,
+    /// A callee who declined.
+    Declined,
+    /// A callee who declined as busy.
+    DeclinedBusy,
+    /// A callee already in another call when this one was placed; never rang.
+    Busy,
+    /// Was in the call and left (ended, hung up, cancelled).
+    Left,
+    /// A callee still ringing when the ringing stopped.
+    Missed,
+}
+
+/// One participant as the call object shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantInfo {
+    pub uid: UserId,
+    pub name: String,
+    pub role: Role,
+    pub state: ParticipantState,
+}
+
+/// The call object (the seed's `Call`), as events, responses and the CLI show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallInfo {
+    pub session_id: SessionId,
+    pub status: Status,
+    pub call_type: CallType,
+    pub receiver_type: ReceiverType,
+    pub initiator: Party,
+    pub receiver: Receiver,
+    pub initiated_at: Millis,
+    pub joined_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+    /// When an unanswered ring stops (server time).
+    pub ring_deadline: Millis,
+    pub participants: Vec<ParticipantInfo>,
+}
+
+/// The events of the seed's call listener, plus group extras.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    IncomingCallReceived,
+    OutgoingCallAccepted,
+    OutgoingCallRejected,
+    IncomingCallCancelled,
+    CallEndedMessageReceived,
+    /// Someone else joined a group call you are in.
+    ParticipantJoined,
+    /// Someone left a group call that goes on.
+    ParticipantLeft,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::IncomingCallReceived => "incoming_call_received",
+            EventKind::OutgoingCallAccepted => "outgoing_call_accepted",
+            EventKind::OutgoingCallRejected => "outgoing_call_rejected",
+            EventKind::IncomingCallCancelled => "incoming_call_cancelled",
+            EventKind::CallEndedMessageReceived => "call_ended_message_received",
+            EventKind::ParticipantJoined => "participant_joined",
+            EventKind::ParticipantLeft => "participant_left",
+        }
+    }
+}
+
+/// Why an event happened, where the event alone doesn't say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The caller cancelled.
+    Cancelled,
+    /// Another of your devices answered.
+    AnsweredElsewhere,
+    /// Another of your devices declined.
+    DeclinedElsewhere,
+    /// The callee declined.
+    Rejected,
+    /// The callee was busy.
+    Busy,
+    /// Nobody answered before the ring timeout.
+    Timeout,
+    /// The call ended while you were still ringing (a group call that emptied).
+    CallEnded,
+    /// A participant hung up.
+    HungUp,
+    /// A device lost its connection for longer than the grace period.
+    ConnectionLost,
+}
+
+/// One event about one call, to one device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub event: EventKind,
+    pub call: CallInfo,
+    pub reason: Option<Reason>,
+    /// The participant an event is about (who joined or left), when not the receiver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<UserId>,
+}
+
+/// Server → client frames on the event WebSocket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// First frame on every connection.
+    Hello {
+        protocol: u32,
+        device_id: DeviceId,
+        /// Changes when the server loses the device's event buffer (restart); a resume
+        /// across epochs gets a snapshot.
+        epoch: String,
+        /// The server pings this often; the client treats 3× this of silence as a dead link.
+        heartbeat_ms: u64,
+    },
+    /// An event, numbered per device, gap-free.
+    Event {
+        seq: u64,
+        #[serde(flatten)]
+        event: Event,
+    },
+    /// Sent after the missed events of a resume have been replayed.
+    Resumed { last_seq: u64 },
+    /// Sent instead of a replay when one is impossible (first connection, too late, new epoch):
+    /// every live call of this device's user. Events continue after `last_seq`.
+    Snapshot { last_seq: u64, calls: Vec<CallInfo> },
+    /// Answer to [`ClientFrame::Ping`].
+    Pong { nonce: u64 },
+    /// A refusal of a client frame; fatal ones are followed by a close.
+    Error { code: ErrorCode, message: String },
+}
+
+/// Client → server frames on the event WebSocket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Application-level liveness probe; answered by [`ServerFrame::Pong`].
+    Ping { nonce: u64 },
+}
+
+/// `POST /v1/login`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub uid: UserId,
+    pub password: String,
+    /// The device's name; the same name is the same device.
+    pub device: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub token: String,
+    pub device_id: DeviceId,
+    pub user: Party,
+}
+
+/// `POST /v1/calls`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitiateRequest {
+    pub receiver: String,
+    pub receiver_type: ReceiverType,
+    pub call_type: CallType,
+    /// Ring timeout for this call in seconds (5–180); the server default when absent.
+    #[serde(default)]
+    pub timeout: Option<u32>,
+}
+
+/// `POST /v1/calls/{id}/reject`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectRequest {
+    pub status: RejectStatus,
+}
+
+/// `{"call": ...}`, the answer to every call action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallResponse {
+    pub call: CallInfo,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Incoming,
+    Outgoing,
+}
+
+/// One row of `GET /v1/history`: a call from one user's point of view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub session_id: SessionId,
+    /// This user's view: a callee who never answered sees `missed`.
+    pub status: Status,
+    pub direction: Direction,
+    /// The other side: the caller for incoming calls, the receiver (uid or guid) for outgoing ones.
+    pub peer: String,
+    pub peer_name: String,
+    pub receiver_type: ReceiverType,
+    pub call_type: CallType,
+    pub initiated_at: Millis,
+    pub joined_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    Online,
+    InCall,
+    Offline,
+}
+
+/// One row of `GET /v1/contacts`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub uid: UserId,
+    pub name: String,
+    pub presence: Presence,
+}
+
+/// One row of `GET /v1/groups`: a group you belong to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    pub guid: GroupId,
+    pub name: String,
+    pub members: Vec<Party>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receiver_serializes_as_uid_or_guid() {
+        let u = Receiver::User {
+            uid: "bob".into(),
+            name: "Bob".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&u).unwrap(),
+            r#"{"uid":"bob","name":"Bob"}"#
+        );
+        let g = Receiver::Group {
+            guid: "team".into(),
+            name: "Team".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&g).unwrap(),
+            r#"{"guid":"team","name":"Team"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Receiver>(r#"{"guid":"team","name":"Team"}"#).unwrap(),
+            g
+        );
+    }
+
+    #[test]
+    fn unknown_client_frame_is_an_error_not_a_panic() {
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"launch_missiles"}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>("{").is_err());
+        assert_eq!(
+            serde_json::from_str::<ClientFrame>(r#"{"type":"ping","nonce":7}"#).unwrap(),
+            ClientFrame::Ping { nonce: 7 }
+        );
+    }
+}
