@@ -241,6 +241,20 @@ impl Exchange {
         self.calls.len()
     }
 
+    /// Puts a call back as it was before a step whose effects could not be
+    /// carried out (its history could not be written): `before` is the call
+    /// before the step, `None` for a call the step created.
+    pub fn undo(&mut self, id: &SessionId, before: Option<CallState>) {
+        if let Some(current) = self.calls.get(id).cloned() {
+            let mut finished = current;
+            finished.phase = Phase::Finished(fsm::Outcome::Cancelled);
+            self.commit(finished, Vec::new());
+        }
+        if let Some(call) = before {
+            self.restore(call);
+        }
+    }
+
     fn collision(&self, caller: &UserId, receiver: &Receiver) -> Option<Collision> {
         for c in self.calls_of(caller) {
             let me = c.participant(caller)?;

@@ -1,1 +1,246 @@
-fn main() {}
+//! `peal-server`: run the signaling server, or administer its data.
+
+use clap::{Args, Parser, Subcommand};
+use peal_server::clock::{Clock, SystemClock};
+use peal_server::store::SqliteStore;
+use peal_server::{Config, Server};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "peal-server", version, about = "Peal signaling server")]
+struct Cli {
+    /// Data directory (default: $XDG_DATA_HOME/peal).
+    #[arg(long, global = true, env = "PEAL_DATA")]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    serve: ServeArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, global = true, default_value = "127.0.0.1:7300")]
+    listen: SocketAddr,
+    /// Ring timeout in seconds for calls that don't set one (1-600).
+    #[arg(long, global = true, default_value_t = peal_proto::limits::DEFAULT_RING_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u32).range(1..=600))]
+    ring_timeout: u32,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage groups.
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+    /// Add the demo users alice, bob and carol (password "peal") and the group "friends", if missing.
+    DemoData,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user.
+    Add {
+        uid: String,
+        #[arg(long)]
+        name: String,
+        #[arg(
+            long,
+            conflicts_with = "password_stdin",
+            required_unless_present = "password_stdin"
+        )]
+        password: Option<String>,
+        /// Read the password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// Add a group.
+    Add {
+        guid: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated user ids.
+        #[arg(long, value_delimiter = ',', required = true)]
+        members: Vec<String>,
+    },
+}
+
+fn fail(msg: impl std::fmt::Display, code: u8) -> ExitCode {
+    eprintln!(
+        "{}",
+        serde_json::json!({"error": {"code": "bad_request", "message": msg.to_string()}})
+    );
+    ExitCode::from(code)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let data = cli.data.unwrap_or_else(Config::default_data_dir);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(data, cli.serve).await,
+        Command::User {
+            command:
+                UserCommand::Add {
+                    uid,
+                    name,
+                    password,
+                    password_stdin,
+                },
+        } => {
+            let password = match (password, password_stdin) {
+                (Some(p), _) => p,
+                (None, _) => {
+                    let mut s = String::new();
+                    if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+                        return fail(format!("cannot read the password: {e}"), 2);
+                    }
+                    s.lines().next().unwrap_or_default().to_owned()
+                }
+            };
+            admin(&data, |store, now| async move {
+                peal_server::add_user(&store, now, &uid, &name, &password)
+                    .await
+                    .map(|()| format!("added user {uid}"))
+            })
+            .await
+        }
+        Command::Group {
+            command:
+                GroupCommand::Add {
+                    guid,
+                    name,
+                    members,
+                },
+        } => {
+            admin(&data, |store, now| async move {
+                let m: Vec<&str> = members.iter().map(String::as_str).collect();
+                peal_server::add_group(&store, now, &guid, &name, &m)
+                    .await
+                    .map(|()| format!("added group {guid}"))
+            })
+            .await
+        }
+        Command::DemoData => {
+            admin(&data, |store, now| async move {
+                for (uid, name) in [("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")] {
+                    match peal_server::add_user(&store, now, uid, name, "peal").await {
+                        Ok(())
+                        | Err(peal_server::AdminError::Store(
+                            peal_server::store::StoreError::Exists(_),
+                        )) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                match peal_server::add_group(
+                    &store,
+                    now,
+                    "friends",
+                    "Friends",
+                    &["alice", "bob", "carol"],
+                )
+                .await
+                {
+                    Ok(())
+                    | Err(peal_server::AdminError::Store(
+                        peal_server::store::StoreError::Exists(_),
+                    )) => {}
+                    Err(e) => return Err(e),
+                }
+                Ok(
+                    "demo data ready: alice, bob, carol (password \"peal\"), group friends"
+                        .to_owned(),
+                )
+            })
+            .await
+        }
+    }
+}
+
+async fn admin<F, Fut>(data: &std::path::Path, f: F) -> ExitCode
+where
+    F: FnOnce(SqliteStore, peal_proto::Millis) -> Fut,
+    Fut: std::future::Future<Output = Result<String, peal_server::AdminError>>,
+{
+    let store = match SqliteStore::open(data).await {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot open {}: {e}", data.display()), 1),
+    };
+    let r = f(store.clone(), SystemClock.now()).await;
+    store.close().await;
+    match r {
+        Ok(msg) => {
+            eprintln!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e, 1),
+    }
+}
+
+async fn serve(data: PathBuf, args: ServeArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PEAL_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let mut config = Config::new(data.clone());
+    config.ring_timeout_secs = args.ring_timeout;
+    let server = match Server::open(config, Arc::new(SystemClock)).await {
+        Ok(s) => s,
+        Err(e) => return fail(e, 1),
+    };
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => return fail(format!("cannot listen on {}: {e}", args.listen), 1),
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(%addr, data = %data.display(), "peal-server listening");
+    let shutdown = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        return;
+                    }
+                };
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        tracing::info!("shutting down");
+    };
+    match server.run(listener, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(format!("server failed: {e}"), 1),
+    }
+}

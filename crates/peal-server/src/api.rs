@@ -1,0 +1,288 @@
+//! The REST surface: login, contacts, groups, call actions, history.
+//! Handlers adapt HTTP to the switchboard and the store; no call logic here.
+
+use crate::auth::{self, Auth};
+use crate::error::ApiError;
+use crate::switchboard::Action;
+use crate::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::Json;
+use peal_proto::exchange::Placement;
+use peal_proto::ids::is_valid_id;
+use peal_proto::limits::{CALL_RING_TIMEOUT_SECS, MAX_JOINED};
+use peal_proto::wire::{
+    CallResponse, Contact, GroupInfo, HistoryEntry, InitiateRequest, LoginRequest, LoginResponse,
+    Party, Receiver, ReceiverType, RejectRequest,
+};
+use peal_proto::{DeviceId, ErrorCode, GroupId, SessionId, UserId};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// `Json<T>` whose rejections are our `bad_request`, not axum's plain text.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(t)) => Ok(Body(t)),
+            Err(e) => Err(ApiError::bad_request(match e {
+                JsonRejection::JsonDataError(e) => {
+                    format!("invalid request body: {}", e.body_text())
+                }
+                JsonRejection::JsonSyntaxError(_) => "request body is not valid JSON".to_owned(),
+                JsonRejection::MissingJsonContentType(_) => {
+                    "expected Content-Type: application/json".to_owned()
+                }
+                JsonRejection::BytesRejection(_) => {
+                    "request body too large or unreadable".to_owned()
+                }
+                _ => "invalid request body".to_owned(),
+            })),
+        }
+    }
+}
+
+fn session_id(raw: &str) -> Result<SessionId, ApiError> {
+    if raw.len() > 64 || raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::not_found("call"));
+    }
+    Ok(SessionId(raw.to_owned()))
+}
+
+pub async fn login(
+    State(s): State<AppState>,
+    Body(req): Body<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let device = req.device.trim().to_owned();
+    if device.is_empty() || device.len() > 128 {
+        return Err(ApiError::bad_request(
+            "device name must be 1-128 characters",
+        ));
+    }
+    if !is_valid_id(req.uid.as_str()) || req.password.len() > 1024 {
+        return Err(ApiError::unauthorized());
+    }
+    let now = s.clock.now();
+    if !s.limits.allow_login(&req.uid, now) {
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "too many sign-in attempts; wait a minute",
+        ));
+    }
+    let found = s.store.user_auth(req.uid.clone()).await?;
+    let password = req.password;
+    let hash = found.as_ref().map(|(_, h)| h.clone());
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, hash.as_deref()))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let Some((name, _)) = found.filter(|_| ok) else {
+        return Err(ApiError::unauthorized());
+    };
+    let device_id = s
+        .store
+        .device(req.uid.clone(), device, DeviceId(auth::random_id(12)), now)
+        .await?;
+    let token = auth::new_token();
+    s.store
+        .add_token(auth::token_hash(&token), device_id.clone(), now)
+        .await?;
+    Ok(Json(LoginResponse {
+        token,
+        device_id,
+        user: Party { uid: req.uid, name },
+    }))
+}
+
+pub async fn logout(State(s): State<AppState>, a: Auth) -> Result<StatusCode, ApiError> {
+    s.store.delete_token(a.token_hash).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn me(a: Auth) -> Json<Party> {
+    Json(a.owner.user)
+}
+
+pub async fn contacts(State(s): State<AppState>, a: Auth) -> Result<Json<Vec<Contact>>, ApiError> {
+    let users: Vec<Party> = s
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .filter(|u| u.uid != a.owner.user.uid)
+        .collect();
+    let presence = s
+        .switchboard
+        .presence(users.iter().map(|u| u.uid.clone()).collect())
+        .await;
+    Ok(Json(
+        users
+            .into_iter()
+            .zip(presence)
+            .map(|(u, presence)| Contact {
+                uid: u.uid,
+                name: u.name,
+                presence,
+            })
+            .collect(),
+    ))
+}
+
+pub async fn groups(State(s): State<AppState>, a: Auth) -> Result<Json<Vec<GroupInfo>>, ApiError> {
+    Ok(Json(s.store.groups_of(a.owner.user.uid).await?))
+}
+
+pub async fn initiate(
+    State(s): State<AppState>,
+    a: Auth,
+    Body(req): Body<InitiateRequest>,
+) -> Result<Json<CallResponse>, ApiError> {
+    let caller = a.owner.user;
+    let ring_timeout_secs = match req.timeout {
+        None => s.ring_timeout_secs,
+        Some(t) if (CALL_RING_TIMEOUT_SECS.0..=CALL_RING_TIMEOUT_SECS.1).contains(&t) => t,
+        Some(t) => {
+            return Err(ApiError::bad_request(format!(
+                "timeout {t} s is out of range {}-{} s",
+                CALL_RING_TIMEOUT_SECS.0, CALL_RING_TIMEOUT_SECS.1
+            )))
+        }
+    };
+    if !is_valid_id(&req.receiver) {
+        return Err(ApiError::not_found(match req.receiver_type {
+            ReceiverType::User => "user",
+            ReceiverType::Group => "group",
+        }));
+    }
+    let (receiver, members) = match req.receiver_type {
+        ReceiverType::User => {
+            let uid = UserId(req.receiver);
+            if uid == caller.uid {
+                return Err(ApiError::new(
+                    ErrorCode::CallingSelf,
+                    "you can't call yourself",
+                ));
+            }
+            let callee = s
+                .store
+                .user(uid)
+                .await?
+                .ok_or_else(|| ApiError::not_found("user"))?;
+            (
+                Receiver::User {
+                    uid: callee.uid.clone(),
+                    name: callee.name.clone(),
+                },
+                vec![callee],
+            )
+        }
+        ReceiverType::Group => {
+            let guid = GroupId(req.receiver);
+            let (name, members) = s
+                .store
+                .group(guid.clone())
+                .await?
+                .ok_or_else(|| ApiError::not_found("group"))?;
+            // A group you are not in is a group you can't see.
+            if !members.iter().any(|m| m.uid == caller.uid) {
+                return Err(ApiError::not_found("group"));
+            }
+            if members.len() > 64 * MAX_JOINED {
+                return Err(ApiError::bad_request("group too large to ring"));
+            }
+            (Receiver::Group { guid, name }, members)
+        }
+    };
+    if !s.limits.allow_call(&caller.uid, s.clock.now()) {
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "too many calls placed; wait a minute",
+        ));
+    }
+    let placement = Placement {
+        caller,
+        caller_device: a.owner.device_id,
+        receiver,
+        call_type: req.call_type,
+        members,
+        ring_timeout_ms: i64::from(ring_timeout_secs) * 1000,
+    };
+    let call = s
+        .switchboard
+        .initiate(SessionId(auth::random_id(16)), placement)
+        .await?;
+    Ok(Json(CallResponse { call }))
+}
+
+async fn act(
+    s: &AppState,
+    a: Auth,
+    id: &str,
+    action: Action,
+) -> Result<Json<CallResponse>, ApiError> {
+    let id = session_id(id)?;
+    let call = s
+        .switchboard
+        .act(a.owner.user.uid, a.owner.device_id, id, action)
+        .await?;
+    Ok(Json(CallResponse { call }))
+}
+
+pub async fn get_call(
+    State(s): State<AppState>,
+    a: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<CallResponse>, ApiError> {
+    let call = s
+        .switchboard
+        .get(a.owner.user.uid, session_id(&id)?)
+        .await?;
+    Ok(Json(CallResponse { call }))
+}
+
+pub async fn accept(
+    State(s): State<AppState>,
+    a: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<CallResponse>, ApiError> {
+    act(&s, a, &id, Action::Accept).await
+}
+
+pub async fn reject(
+    State(s): State<AppState>,
+    a: Auth,
+    Path(id): Path<String>,
+    Body(req): Body<RejectRequest>,
+) -> Result<Json<CallResponse>, ApiError> {
+    act(&s, a, &id, Action::Reject(req.status)).await
+}
+
+pub async fn end(
+    State(s): State<AppState>,
+    a: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<CallResponse>, ApiError> {
+    act(&s, a, &id, Action::End).await
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    limit: Option<u32>,
+}
+
+pub async fn history(
+    State(s): State<AppState>,
+    a: Auth,
+    q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    let Query(q) = q.map_err(|_| ApiError::bad_request("limit must be a whole number"))?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let uid = a.owner.user.uid;
+    let calls = s.store.history(uid.clone(), limit).await?;
+    Ok(Json(
+        calls.iter().filter_map(|c| c.history_entry(&uid)).collect(),
+    ))
+}

@@ -1,0 +1,144 @@
+//! Passwords (Argon2id), bearer tokens (random, stored as SHA-256) and the
+//! request extractor that turns a token into a user and device.
+
+use crate::error::ApiError;
+use crate::store::TokenOwner;
+use crate::AppState;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use peal_proto::ErrorCode;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// Hashes a password into a PHC string.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::internal()
+        })
+}
+
+/// A valid Argon2 hash of a password nobody has, verified against when the
+/// user does not exist, so "no such user" and "wrong password" take as long.
+const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$X1T6nGi3CEa+Q8O/gvMbJj8mmsbpxsV2EVzd0AlASqM";
+
+/// Whether `password` matches `hash` (or, with no hash, spends the same effort and says no).
+pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
+    let (hash, real) = match hash {
+        Some(h) => (h, true),
+        None => (DECOY_HASH, false),
+    };
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
+        && real
+}
+
+/// A new bearer token: 32 random bytes, hex.
+pub fn new_token() -> String {
+    let mut b = [0u8; 32];
+    OsRng.fill_bytes(&mut b);
+    hex(&b)
+}
+
+/// A random id with `bytes` bytes of entropy, hex.
+pub fn random_id(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut b);
+    hex(&b)
+}
+
+pub fn hex(b: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s.push(HEX[(x >> 4) as usize] as char);
+        s.push(HEX[(x & 15) as usize] as char);
+    }
+    s
+}
+
+/// What is stored for a token.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// The bearer of a valid token; also enforces the per-device request rate.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    pub owner: TokenOwner,
+    pub token_hash: Vec<u8>,
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 256)
+            .ok_or_else(ApiError::unauthorized)?;
+        let hash = token_hash(token);
+        let owner = state
+            .store
+            .token_owner(hash.clone())
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if !state
+            .limits
+            .allow_request(&owner.device_id, state.clock.now())
+        {
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                "too many requests from this device; slow down",
+            ));
+        }
+        Ok(Auth {
+            owner,
+            token_hash: hash,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_hash_verifies_only_the_right_password() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", Some(&h)));
+        assert!(!verify_password("wrong horse", Some(&h)));
+        assert!(!verify_password("correct horse", None));
+        assert!(!verify_password("x", Some("not a phc string")));
+    }
+
+    #[test]
+    fn tokens_are_random_and_stored_hashed() {
+        let a = new_token();
+        let b = new_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 64);
+        assert_eq!(token_hash(&a).len(), 32);
+        assert_ne!(token_hash(&a), token_hash(&b));
+    }
+}

@@ -1,0 +1,307 @@
+//! Event fan-out to devices: per-device sequence numbers, a replay buffer for
+//! resume, and the live socket sender.
+//!
+//! The switchboard is the only writer (it publishes, attaches and detaches),
+//! so a snapshot taken while attaching is consistent with the events after it.
+//! [`Fanout`] is the narrow trait the switchboard publishes through; a
+//! NATS-backed implementation can carry events between nodes later.
+
+use peal_proto::fsm::Audience;
+use peal_proto::limits::{REPLAY_BUFFER_EVENTS, RESUME_WINDOW_MS};
+use peal_proto::wire::{CallInfo, Event, ServerFrame};
+use peal_proto::{DeviceId, Millis, UserId};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::mpsc;
+
+/// A frame ready for the socket (JSON text).
+pub type Frame = Arc<str>;
+
+/// Publishes call events to devices.
+pub trait Fanout: Send + Sync + 'static {
+    /// Delivers `event` to every device `to` names that has a session here.
+    fn publish(&self, to: &Audience, event: &Event, now: Millis);
+    /// Whether any device of `user` is connected.
+    fn is_online(&self, user: &UserId) -> bool;
+}
+
+/// How a (re)connecting device is brought up to date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Catchup {
+    /// Every missed event was replayed.
+    Replayed { count: usize },
+    /// A snapshot was sent.
+    Snapshot,
+}
+
+struct DeviceSession {
+    user: UserId,
+    /// The seq the next event gets; seqs start at 1.
+    next_seq: u64,
+    buffer: VecDeque<(u64, Frame)>,
+    live: Option<(u64, mpsc::Sender<Frame>)>,
+    /// When the last connection went away; `None` while connected.
+    disconnected_at: Option<Millis>,
+}
+
+impl DeviceSession {
+    fn push(&mut self, frame_of: impl FnOnce(u64) -> Frame) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let frame = frame_of(seq);
+        if self.buffer.len() == REPLAY_BUFFER_EVENTS {
+            self.buffer.pop_front();
+        }
+        self.buffer.push_back((seq, frame.clone()));
+        if let Some((_, tx)) = &self.live {
+            // A device that can't keep up loses its socket, not its events: it resumes.
+            if tx.try_send(frame).is_err() {
+                self.live = None;
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    devices: HashMap<DeviceId, DeviceSession>,
+    by_user: HashMap<UserId, Vec<DeviceId>>,
+    next_conn: u64,
+}
+
+/// The in-process hub.
+pub struct Hub {
+    epoch: String,
+    inner: Mutex<Inner>,
+}
+
+/// `{"type":"event","seq":N, ...event fields}` without serializing the event once per device.
+fn event_frame(seq: u64, event_json: &str) -> Frame {
+    let body = event_json.strip_prefix('{').unwrap_or(event_json);
+    Arc::from(format!(r#"{{"type":"event","seq":{seq},{body}"#))
+}
+
+fn frame(f: &ServerFrame) -> Frame {
+    Arc::from(serde_json::to_string(f).unwrap_or_else(|_| {
+        String::from(r#"{"type":"error","code":"internal","message":"unserializable frame"}"#)
+    }))
+}
+
+impl Hub {
+    pub fn new(epoch: String) -> Self {
+        Hub {
+            epoch,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// Changes whenever the server loses the buffers (each start).
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Connects a device's socket. Queues the catch-up on `tx` (a replay ending
+    /// in `resumed`, or a `snapshot` of `live_calls()`), then live events.
+    /// Returns the connection id for [`Hub::detach`].
+    pub fn attach(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+        since: Option<(u64, &str)>,
+        tx: mpsc::Sender<Frame>,
+        live_calls: impl FnOnce() -> Vec<CallInfo>,
+    ) -> (u64, Catchup) {
+        let mut inner = self.lock();
+        inner.next_conn += 1;
+        let conn = inner.next_conn;
+        let fresh = !inner.devices.contains_key(device);
+        if fresh {
+            inner
+                .by_user
+                .entry(user.clone())
+                .or_default()
+                .push(device.clone());
+            inner.devices.insert(
+                device.clone(),
+                DeviceSession {
+                    user: user.clone(),
+                    next_seq: 1,
+                    buffer: VecDeque::new(),
+                    live: None,
+                    disconnected_at: None,
+                },
+            );
+        }
+        let epoch = self.epoch.clone();
+        let Some(s) = inner.devices.get_mut(device) else {
+            return (conn, Catchup::Snapshot);
+        };
+        let last = s.next_seq - 1;
+        let replay = match since {
+            // A fresh session holds nothing that was published before it existed.
+            Some((seq, e)) if !fresh && e == epoch && seq <= last => {
+                let first_buffered = s.buffer.front().map(|(q, _)| *q).unwrap_or(s.next_seq);
+                (seq + 1 >= first_buffered).then_some(seq)
+            }
+            Some(_) | None => None,
+        };
+        let catchup = match replay {
+            Some(seq) => {
+                let frames: Vec<Frame> = s
+                    .buffer
+                    .iter()
+                    .filter(|(q, _)| *q > seq)
+                    .map(|(_, f)| f.clone())
+                    .collect();
+                let count = frames.len();
+                for f in frames {
+                    let _ = tx.try_send(f);
+                }
+                let _ = tx.try_send(frame(&ServerFrame::Resumed { last_seq: last }));
+                Catchup::Replayed { count }
+            }
+            None => {
+                let _ = tx.try_send(frame(&ServerFrame::Snapshot {
+                    last_seq: last,
+                    calls: live_calls(),
+                }));
+                Catchup::Snapshot
+            }
+        };
+        // A newer connection of the same device replaces the old one (its channel closes).
+        s.live = Some((conn, tx));
+        s.disconnected_at = None;
+        (conn, catchup)
+    }
+
+    /// The socket `conn` of `device` went away; its session is kept for the resume window.
+    pub fn detach(&self, device: &DeviceId, conn: u64, now: Millis) {
+        let mut inner = self.lock();
+        if let Some(s) = inner.devices.get_mut(device) {
+            if s.live.as_ref().is_some_and(|(c, _)| *c == conn) {
+                s.live = None;
+                s.disconnected_at = Some(now);
+            }
+        }
+    }
+
+    /// Expects `device` back (after a restart it was in a live call): if it
+    /// does not connect within the resume window it is reported lost.
+    pub fn expect(&self, user: &UserId, device: &DeviceId, now: Millis) {
+        let mut inner = self.lock();
+        if !inner.devices.contains_key(device) {
+            inner
+                .by_user
+                .entry(user.clone())
+                .or_default()
+                .push(device.clone());
+            inner.devices.insert(
+                device.clone(),
+                DeviceSession {
+                    user: user.clone(),
+                    next_seq: 1,
+                    buffer: VecDeque::new(),
+                    live: None,
+                    disconnected_at: Some(now),
+                },
+            );
+        }
+    }
+
+    /// When the next disconnected session runs out of its resume window.
+    pub fn next_expiry(&self) -> Option<Millis> {
+        let inner = self.lock();
+        inner
+            .devices
+            .values()
+            .filter_map(|s| s.disconnected_at)
+            .min()
+            .map(|t| t.plus(RESUME_WINDOW_MS))
+    }
+
+    /// Forgets sessions disconnected for longer than the resume window and
+    /// returns them: those devices are lost.
+    pub fn expire(&self, now: Millis) -> Vec<(UserId, DeviceId)> {
+        let mut inner = self.lock();
+        let gone: Vec<DeviceId> = inner
+            .devices
+            .iter()
+            .filter(|(_, s)| {
+                s.disconnected_at
+                    .is_some_and(|t| now.since(t) >= RESUME_WINDOW_MS)
+            })
+            .map(|(d, _)| d.clone())
+            .collect();
+        let mut out = Vec::with_capacity(gone.len());
+        for d in gone {
+            if let Some(s) = inner.devices.remove(&d) {
+                if let Some(v) = inner.by_user.get_mut(&s.user) {
+                    v.retain(|x| x != &d);
+                    if v.is_empty() {
+                        inner.by_user.remove(&s.user);
+                    }
+                }
+                out.push((s.user, d));
+            }
+        }
+        out
+    }
+
+    /// Connected sockets right now.
+    pub fn connected(&self) -> usize {
+        self.lock()
+            .devices
+            .values()
+            .filter(|s| s.live.is_some())
+            .count()
+    }
+
+    /// Closes every live socket (their channels end), for shutdown.
+    pub fn close_all(&self) {
+        for s in self.lock().devices.values_mut() {
+            s.live = None;
+        }
+    }
+}
+
+impl Fanout for Hub {
+    fn publish(&self, to: &Audience, event: &Event, _now: Millis) {
+        let (user, except) = match to {
+            Audience::User(u) => (u, None),
+            Audience::UserExcept(u, d) => (u, Some(d)),
+        };
+        let json = match serde_json::to_string(event) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(error = %e, "event not serializable");
+                return;
+            }
+        };
+        let mut inner = self.lock();
+        let Inner {
+            devices, by_user, ..
+        } = &mut *inner;
+        for d in by_user.get(user).into_iter().flatten() {
+            if Some(d) == except {
+                continue;
+            }
+            if let Some(s) = devices.get_mut(d) {
+                s.push(|seq| event_frame(seq, &json));
+            }
+        }
+    }
+
+    fn is_online(&self, user: &UserId) -> bool {
+        let inner = self.lock();
+        inner
+            .by_user
+            .get(user)
+            .into_iter()
+            .flatten()
+            .any(|d| inner.devices.get(d).is_some_and(|s| s.live.is_some()))
+    }
+}

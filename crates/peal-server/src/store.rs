@@ -1,0 +1,453 @@
+//! Storage behind a narrow trait: accounts, devices, tokens, groups, calls and history.
+//!
+//! [`SqliteStore`] is the only implementation today (one file, WAL mode, zero
+//! set-up). A Postgres store implements the same trait; nothing above it changes.
+
+use futures_util::future::BoxFuture;
+use peal_proto::fsm::CallState;
+use peal_proto::wire::{GroupInfo, Party};
+use peal_proto::{DeviceId, GroupId, Millis, SessionId, UserId};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::borrow::Cow;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The thing being created exists already.
+    #[error("{0} already exists")]
+    Exists(String),
+    /// A reference to something that does not exist.
+    #[error("{0} does not exist")]
+    Missing(String),
+    #[error("stored call {0} cannot be read: {1}")]
+    Corrupt(String, String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Who a bearer token belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub user: Party,
+    pub device_id: DeviceId,
+}
+
+/// Everything the server keeps. Every method is one round trip; writes that
+/// must be atomic are one method.
+pub trait Store: Send + Sync + 'static {
+    fn add_user(
+        &self,
+        uid: UserId,
+        name: String,
+        password_hash: String,
+        now: Millis,
+    ) -> BoxFuture<'_, StoreResult<()>>;
+    /// `(name, password_hash)`.
+    fn user_auth(&self, uid: UserId) -> BoxFuture<'_, StoreResult<Option<(String, String)>>>;
+    fn user(&self, uid: UserId) -> BoxFuture<'_, StoreResult<Option<Party>>>;
+    fn users(&self) -> BoxFuture<'_, StoreResult<Vec<Party>>>;
+    fn add_group(
+        &self,
+        guid: GroupId,
+        name: String,
+        members: Vec<UserId>,
+        now: Millis,
+    ) -> BoxFuture<'_, StoreResult<()>>;
+    /// `(name, members)`.
+    fn group(&self, guid: GroupId) -> BoxFuture<'_, StoreResult<Option<(String, Vec<Party>)>>>;
+    fn groups_of(&self, uid: UserId) -> BoxFuture<'_, StoreResult<Vec<GroupInfo>>>;
+    /// The device of `uid` named `name`, created with id `new_id` if it is new.
+    fn device(
+        &self,
+        uid: UserId,
+        name: String,
+        new_id: DeviceId,
+        now: Millis,
+    ) -> BoxFuture<'_, StoreResult<DeviceId>>;
+    fn add_token(
+        &self,
+        token_hash: Vec<u8>,
+        device: DeviceId,
+        now: Millis,
+    ) -> BoxFuture<'_, StoreResult<()>>;
+    fn token_owner(&self, token_hash: Vec<u8>) -> BoxFuture<'_, StoreResult<Option<TokenOwner>>>;
+    fn delete_token(&self, token_hash: Vec<u8>) -> BoxFuture<'_, StoreResult<()>>;
+    /// Writes the call and every participant's history row, atomically.
+    fn save_call(&self, call: CallState) -> BoxFuture<'_, StoreResult<()>>;
+    fn call(&self, id: SessionId) -> BoxFuture<'_, StoreResult<Option<CallState>>>;
+    /// Every call still `initiated` or `ongoing`.
+    fn live_calls(&self) -> BoxFuture<'_, StoreResult<Vec<CallState>>>;
+    /// `uid`'s calls, newest first.
+    fn history(&self, uid: UserId, limit: u32) -> BoxFuture<'_, StoreResult<Vec<CallState>>>;
+}
+
+fn migrator() -> Migrator {
+    let m = |version: i64, description: &'static str, sql: &'static str| {
+        Migration::new(
+            version,
+            Cow::Borrowed(description),
+            MigrationType::Simple,
+            Cow::Borrowed(sql),
+            false,
+        )
+    };
+    Migrator {
+        migrations: Cow::Owned(vec![m(
+            1,
+            "init",
+            include_str!("../migrations/0001_init.sql"),
+        )]),
+        ..Migrator::DEFAULT
+    }
+}
+
+/// SQLite in `<dir>/peal.db`.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `dir` and runs the migrations.
+    pub async fn open(dir: &Path) -> StoreResult<SqliteStore> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.join("peal.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        migrator().run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn decode_call(id: &str, json: &str) -> StoreResult<CallState> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(id.to_owned(), e.to_string()))
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+impl Store for SqliteStore {
+    fn add_user(
+        &self,
+        uid: UserId,
+        name: String,
+        password_hash: String,
+        now: Millis,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            let r = sqlx::query(
+                "INSERT INTO users (uid, name, password_hash, created_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(uid.as_str())
+            .bind(&name)
+            .bind(&password_hash)
+            .bind(now.0)
+            .execute(&self.pool)
+            .await;
+            match r {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => Err(StoreError::Exists(format!("user {uid}"))),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn user_auth(&self, uid: UserId) -> BoxFuture<'_, StoreResult<Option<(String, String)>>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT name, password_hash FROM users WHERE uid = ?")
+                .bind(uid.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(row.map(|r| (r.get(0), r.get(1))))
+        })
+    }
+
+    fn user(&self, uid: UserId) -> BoxFuture<'_, StoreResult<Option<Party>>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT name FROM users WHERE uid = ?")
+                .bind(uid.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(row.map(|r| Party {
+                uid,
+                name: r.get(0),
+            }))
+        })
+    }
+
+    fn users(&self) -> BoxFuture<'_, StoreResult<Vec<Party>>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT uid, name FROM users ORDER BY name, uid")
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| Party {
+                    uid: UserId(r.get(0)),
+                    name: r.get(1),
+                })
+                .collect())
+        })
+    }
+
+    fn add_group(
+        &self,
+        guid: GroupId,
+        name: String,
+        members: Vec<UserId>,
+        now: Millis,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let r = sqlx::query("INSERT INTO groups (guid, name, created_at) VALUES (?, ?, ?)")
+                .bind(guid.as_str())
+                .bind(&name)
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await;
+            match r {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StoreError::Exists(format!("group {guid}")))
+                }
+                Err(e) => return Err(e.into()),
+            }
+            for uid in members {
+                let exists = sqlx::query("SELECT 1 FROM users WHERE uid = ?")
+                    .bind(uid.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Err(StoreError::Missing(format!("user {uid}")));
+                }
+                sqlx::query("INSERT OR IGNORE INTO group_members (guid, uid) VALUES (?, ?)")
+                    .bind(guid.as_str())
+                    .bind(uid.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn group(&self, guid: GroupId) -> BoxFuture<'_, StoreResult<Option<(String, Vec<Party>)>>> {
+        Box::pin(async move {
+            let Some(row) = sqlx::query("SELECT name FROM groups WHERE guid = ?")
+                .bind(guid.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let members = sqlx::query(
+                "SELECT u.uid, u.name FROM group_members m JOIN users u ON u.uid = m.uid WHERE m.guid = ? ORDER BY u.uid",
+            )
+            .bind(guid.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(Some((
+                row.get(0),
+                members
+                    .iter()
+                    .map(|r| Party {
+                        uid: UserId(r.get(0)),
+                        name: r.get(1),
+                    })
+                    .collect(),
+            )))
+        })
+    }
+
+    fn groups_of(&self, uid: UserId) -> BoxFuture<'_, StoreResult<Vec<GroupInfo>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT g.guid FROM groups g JOIN group_members m ON m.guid = g.guid WHERE m.uid = ? ORDER BY g.name",
+            )
+            .bind(uid.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let guid = GroupId(r.get(0));
+                if let Some((name, members)) = self.group(guid.clone()).await? {
+                    out.push(GroupInfo {
+                        guid,
+                        name,
+                        members,
+                    });
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn device(
+        &self,
+        uid: UserId,
+        name: String,
+        new_id: DeviceId,
+        now: Millis,
+    ) -> BoxFuture<'_, StoreResult<DeviceId>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT OR IGNORE INTO devices (id, uid, name, created_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(new_id.as_str())
+            .bind(uid.as_str())
+            .bind(&name)
+            .bind(now.0)
+            .execute(&self.pool)
+            .await?;
+            let row = sqlx::query("SELECT id FROM devices WHERE uid = ? AND name = ?")
+                .bind(uid.as_str())
+                .bind(&name)
+                .fetch_one(&self.pool)
+                .await?;
+            Ok(DeviceId(row.get(0)))
+        })
+    }
+
+    fn add_token(
+        &self,
+        token_hash: Vec<u8>,
+        device: DeviceId,
+        now: Millis,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO tokens (token_hash, device_id, created_at) VALUES (?, ?, ?)")
+                .bind(token_hash)
+                .bind(device.as_str())
+                .bind(now.0)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn token_owner(&self, token_hash: Vec<u8>) -> BoxFuture<'_, StoreResult<Option<TokenOwner>>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT u.uid, u.name, d.id FROM tokens t JOIN devices d ON d.id = t.device_id \
+                 JOIN users u ON u.uid = d.uid WHERE t.token_hash = ?",
+            )
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.map(|r| TokenOwner {
+                user: Party {
+                    uid: UserId(r.get(0)),
+                    name: r.get(1),
+                },
+                device_id: DeviceId(r.get(2)),
+            }))
+        })
+    }
+
+    fn delete_token(&self, token_hash: Vec<u8>) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM tokens WHERE token_hash = ?")
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn save_call(&self, call: CallState) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            let json = serde_json::to_string(&call)
+                .map_err(|e| StoreError::Corrupt(call.session_id.to_string(), e.to_string()))?;
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO calls (session_id, status, initiated_at, ring_deadline, state_json) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT(session_id) DO UPDATE SET status = excluded.status, state_json = excluded.state_json",
+            )
+            .bind(call.session_id.as_str())
+            .bind(call.status().as_str())
+            .bind(call.initiated_at.0)
+            .bind(call.ring_deadline.0)
+            .bind(&json)
+            .execute(&mut *tx)
+            .await?;
+            for p in &call.participants {
+                let status = call
+                    .history_status(&p.uid)
+                    .map(|s| s.as_str())
+                    .unwrap_or("initiated");
+                sqlx::query(
+                    "INSERT INTO call_participants (session_id, uid, initiated_at, status) VALUES (?, ?, ?, ?) \
+                     ON CONFLICT(session_id, uid) DO UPDATE SET status = excluded.status",
+                )
+                .bind(call.session_id.as_str())
+                .bind(p.uid.as_str())
+                .bind(call.initiated_at.0)
+                .bind(status)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn call(&self, id: SessionId) -> BoxFuture<'_, StoreResult<Option<CallState>>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT state_json FROM calls WHERE session_id = ?")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+            row.map(|r| decode_call(id.as_str(), r.get::<&str, _>(0)))
+                .transpose()
+        })
+    }
+
+    fn live_calls(&self) -> BoxFuture<'_, StoreResult<Vec<CallState>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT session_id, state_json FROM calls WHERE status IN ('initiated', 'ongoing')",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|r| decode_call(r.get::<&str, _>(0), r.get::<&str, _>(1)))
+                .collect()
+        })
+    }
+
+    fn history(&self, uid: UserId, limit: u32) -> BoxFuture<'_, StoreResult<Vec<CallState>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT c.session_id, c.state_json FROM call_participants p JOIN calls c ON c.session_id = p.session_id \
+                 WHERE p.uid = ? ORDER BY p.initiated_at DESC, c.rowid DESC LIMIT ?",
+            )
+            .bind(uid.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|r| decode_call(r.get::<&str, _>(0), r.get::<&str, _>(1)))
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,418 @@
+//! The switchboard: one task that owns every live call.
+//!
+//! Every call action arrives here as a [`Command`] and is handled to the end
+//! before the next one starts: the [`Exchange`] decides, then the effects are
+//! carried out in order — persist (history written), notify (hub), answer.
+//! That order is what makes "first of two racing actions wins, the loser
+//! hears why" and "history is written before the outcome is acknowledged" hold.
+//! Ring timers and lost devices are fed in from the same loop, on the
+//! [`Clock`](crate::clock::Clock), so tests move time instead of sleeping.
+
+use crate::clock::SharedClock;
+use crate::error::ApiError;
+use crate::hub::{Catchup, Fanout, Frame, Hub};
+use crate::store::{Store, StoreError};
+use peal_proto::exchange::{Applied, ApplyError, Exchange, Placement};
+use peal_proto::fsm::{CallState, Effect, Input};
+use peal_proto::wire::{CallInfo, Event, ParticipantState, Presence, RejectStatus, Role};
+use peal_proto::{DeviceId, ErrorCode, SessionId, UserId};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
+
+/// A participant's action on a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Accept,
+    Reject(RejectStatus),
+    End,
+}
+
+/// What the switchboard is asked to do.
+pub enum Command {
+    Initiate {
+        session_id: SessionId,
+        placement: Placement,
+        reply: Reply<CallInfo>,
+    },
+    Act {
+        user: UserId,
+        device: DeviceId,
+        session_id: SessionId,
+        action: Action,
+        reply: Reply<CallInfo>,
+    },
+    /// A call as `user` may see it (live or finished).
+    Get {
+        user: UserId,
+        session_id: SessionId,
+        reply: Reply<CallInfo>,
+    },
+    Attach {
+        user: UserId,
+        device: DeviceId,
+        since: Option<(u64, String)>,
+        tx: mpsc::Sender<Frame>,
+        reply: oneshot::Sender<(u64, Catchup)>,
+    },
+    Detach {
+        device: DeviceId,
+        conn: u64,
+    },
+    Presence {
+        users: Vec<UserId>,
+        reply: oneshot::Sender<Vec<Presence>>,
+    },
+    /// Number of live calls (for tests and metrics).
+    LiveCount {
+        reply: oneshot::Sender<usize>,
+    },
+}
+
+/// A cheap handle for sending commands.
+#[derive(Clone)]
+pub struct Switchboard {
+    tx: mpsc::Sender<Command>,
+}
+
+fn gone() -> ApiError {
+    ApiError::new(ErrorCode::Internal, "the server is shutting down")
+}
+
+impl Switchboard {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    pub async fn initiate(
+        &self,
+        session_id: SessionId,
+        placement: Placement,
+    ) -> Result<CallInfo, ApiError> {
+        self.ask(|reply| Command::Initiate {
+            session_id,
+            placement,
+            reply,
+        })
+        .await
+        .unwrap_or_else(|| Err(gone()))
+    }
+
+    pub async fn act(
+        &self,
+        user: UserId,
+        device: DeviceId,
+        session_id: SessionId,
+        action: Action,
+    ) -> Result<CallInfo, ApiError> {
+        self.ask(|reply| Command::Act {
+            user,
+            device,
+            session_id,
+            action,
+            reply,
+        })
+        .await
+        .unwrap_or_else(|| Err(gone()))
+    }
+
+    pub async fn get(&self, user: UserId, session_id: SessionId) -> Result<CallInfo, ApiError> {
+        self.ask(|reply| Command::Get {
+            user,
+            session_id,
+            reply,
+        })
+        .await
+        .unwrap_or_else(|| Err(gone()))
+    }
+
+    pub async fn attach(
+        &self,
+        user: UserId,
+        device: DeviceId,
+        since: Option<(u64, String)>,
+        tx: mpsc::Sender<Frame>,
+    ) -> Option<(u64, Catchup)> {
+        self.ask(|reply| Command::Attach {
+            user,
+            device,
+            since,
+            tx,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn detach(&self, device: DeviceId, conn: u64) {
+        let _ = self.tx.send(Command::Detach { device, conn }).await;
+    }
+
+    pub async fn presence(&self, users: Vec<UserId>) -> Vec<Presence> {
+        let n = users.len();
+        self.ask(|reply| Command::Presence { users, reply })
+            .await
+            .unwrap_or_else(|| vec![Presence::Offline; n])
+    }
+
+    pub async fn live_count(&self) -> usize {
+        self.ask(|reply| Command::LiveCount { reply })
+            .await
+            .unwrap_or(0)
+    }
+}
+
+/// The task's state.
+pub struct Task {
+    exchange: Exchange,
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    clock: SharedClock,
+    rx: mpsc::Receiver<Command>,
+}
+
+/// Restores the live calls from storage (finishing rings that ran out while
+/// the server was down) and returns the handle and the task to spawn.
+pub async fn start(
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    clock: SharedClock,
+) -> Result<(Switchboard, Task), StoreError> {
+    let (tx, rx) = mpsc::channel(4096);
+    let mut exchange = Exchange::new();
+    let now = clock.now();
+    for call in store.live_calls().await? {
+        // Devices in a live call must come back within the resume window, or they are lost.
+        for p in &call.participants {
+            let expected = match (p.role, p.state) {
+                (Role::Caller, ParticipantState::Joined)
+                | (Role::Callee, ParticipantState::Joined) => p.device.as_ref(),
+                (_, ParticipantState::Ringing)
+                | (_, ParticipantState::Declined)
+                | (_, ParticipantState::DeclinedBusy)
+                | (_, ParticipantState::Busy)
+                | (_, ParticipantState::Left)
+                | (_, ParticipantState::Missed) => None,
+            };
+            if let Some(d) = expected {
+                hub.expect(&p.uid, d, now);
+            }
+        }
+        exchange.restore(call);
+    }
+    let mut task = Task {
+        exchange,
+        store,
+        hub,
+        clock,
+        rx,
+    };
+    task.tick().await;
+    Ok((Switchboard { tx }, task))
+}
+
+impl Task {
+    /// Runs until every [`Switchboard`] handle is dropped.
+    pub async fn run(mut self) {
+        loop {
+            let next = match (self.exchange.next_deadline(), self.hub.next_expiry()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let sleep = async {
+                match next {
+                    Some(at) => self.clock.sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                cmd = self.rx.recv() => match cmd {
+                    Some(cmd) => {
+                        self.tick().await;
+                        self.handle(cmd).await;
+                    }
+                    None => break,
+                },
+                () = sleep => self.tick().await,
+            }
+        }
+    }
+
+    /// Fires due ring timers and reports devices gone past the resume window.
+    async fn tick(&mut self) {
+        let now = self.clock.now();
+        for applied in self.exchange.expire(now) {
+            if let Err(e) = self.carry_out(&applied).await {
+                tracing::error!(error = %e, "could not record a ring timeout; will retry");
+            }
+        }
+        for (user, device) in self.hub.expire(now) {
+            for applied in self.exchange.device_lost(&user, &device, now) {
+                if let Err(e) = self.carry_out(&applied).await {
+                    tracing::error!(error = %e, "could not record a lost device");
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, cmd: Command) {
+        let now = self.clock.now();
+        match cmd {
+            Command::Initiate {
+                session_id,
+                placement,
+                reply,
+            } => {
+                let r = match self.exchange.initiate(session_id, placement, now) {
+                    Ok(applied) => self.finish_step(None, applied).await,
+                    Err(e) => Err(e.into()),
+                };
+                let _ = reply.send(r);
+            }
+            Command::Act {
+                user,
+                device,
+                session_id,
+                action,
+                reply,
+            } => {
+                let input = match action {
+                    Action::Accept => Input::Accept {
+                        user: user.clone(),
+                        device,
+                    },
+                    Action::Reject(status) => Input::Reject {
+                        user: user.clone(),
+                        device,
+                        status,
+                    },
+                    Action::End => Input::End {
+                        user: user.clone(),
+                        device,
+                    },
+                };
+                let before = self.exchange.get(&session_id).cloned();
+                let r = match self.exchange.apply(&session_id, &input, now) {
+                    Ok(applied) => self.finish_step(before, applied).await,
+                    Err(ApplyError::Refused(e)) => Err(peal_proto::ErrorBody::from(e).into()),
+                    Err(ApplyError::NotLive) => {
+                        Err(self.finished_refusal(&user, &session_id).await)
+                    }
+                };
+                let _ = reply.send(r);
+            }
+            Command::Get {
+                user,
+                session_id,
+                reply,
+            } => {
+                let r = match self.exchange.get(&session_id) {
+                    Some(c) if c.participant(&user).is_some() => Ok(c.info()),
+                    Some(_) => Err(ApiError::not_found("call")),
+                    None => match self.store.call(session_id).await {
+                        Ok(Some(c)) if c.participant(&user).is_some() => Ok(c.info()),
+                        Ok(_) => Err(ApiError::not_found("call")),
+                        Err(e) => Err(e.into()),
+                    },
+                };
+                let _ = reply.send(r);
+            }
+            Command::Attach {
+                user,
+                device,
+                since,
+                tx,
+                reply,
+            } => {
+                let exchange = &self.exchange;
+                let r = self.hub.attach(
+                    &user,
+                    &device,
+                    since.as_ref().map(|(s, e)| (*s, e.as_str())),
+                    tx,
+                    || exchange.calls_of(&user).map(CallState::info).collect(),
+                );
+                let _ = reply.send(r);
+            }
+            Command::Detach { device, conn } => self.hub.detach(&device, conn, now),
+            Command::Presence { users, reply } => {
+                let p = users
+                    .iter()
+                    .map(|u| {
+                        if self.exchange.ongoing_call_of(u).is_some() {
+                            Presence::InCall
+                        } else if self.hub.is_online(u) {
+                            Presence::Online
+                        } else {
+                            Presence::Offline
+                        }
+                    })
+                    .collect();
+                let _ = reply.send(p);
+            }
+            Command::LiveCount { reply } => {
+                let _ = reply.send(self.exchange.live_count());
+            }
+        }
+    }
+
+    /// Carries out a step's effects and answers with the call; if the history
+    /// can't be written, the step is undone and the client hears `internal`.
+    async fn finish_step(
+        &mut self,
+        before: Option<CallState>,
+        applied: Applied,
+    ) -> Result<CallInfo, ApiError> {
+        match self.carry_out(&applied).await {
+            Ok(()) => Ok(applied.call.info()),
+            Err(e) => {
+                self.exchange.undo(&applied.call.session_id, before);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Persist first, then notify.
+    async fn carry_out(&self, applied: &Applied) -> Result<(), StoreError> {
+        let mut info: Option<CallInfo> = None;
+        let now = self.clock.now();
+        for effect in &applied.effects {
+            match effect {
+                Effect::Persist => self.store.save_call(applied.call.clone()).await?,
+                Effect::Notify {
+                    to,
+                    kind,
+                    reason,
+                    participant,
+                } => {
+                    let call = info.get_or_insert_with(|| applied.call.info()).clone();
+                    let event = Event {
+                        event: *kind,
+                        call,
+                        reason: *reason,
+                        participant: participant.clone(),
+                    };
+                    self.hub.publish(to, &event, now);
+                }
+                Effect::ArmTimer { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// An action on a call that is not live: `invalid_state` with its outcome
+    /// if `user` took part in it, else `not_found`.
+    async fn finished_refusal(&self, user: &UserId, id: &SessionId) -> ApiError {
+        match self.store.call(id.clone()).await {
+            Ok(Some(c)) if c.participant(user).is_some() => ApiError::new(
+                ErrorCode::InvalidState,
+                format!("the call is already over ({})", c.status().as_str()),
+            ),
+            Ok(_) => ApiError::not_found("call"),
+            Err(e) => e.into(),
+        }
+    }
+}

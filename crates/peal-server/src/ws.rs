@@ -1,0 +1,150 @@
+//! The event WebSocket: one per device.
+//!
+//! Sends `hello`, then the catch-up the hub queued (a replay ending in
+//! `resumed`, or a `snapshot`), then live events. Reads client frames (pings),
+//! pings the client every heartbeat, and closes a connection that has been
+//! silent for too long. Bad input closes only its own connection: malformed
+//! JSON with 1007, binary with 1003, oversize frames with 1009.
+
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::hub::Frame;
+use crate::AppState;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use peal_proto::limits::MAX_FRAME_BYTES;
+use peal_proto::wire::{ClientFrame, ServerFrame, PROTOCOL_VERSION};
+use peal_proto::ErrorCode;
+use serde::Deserialize;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// How long a write to a client may take before the client is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events queued for one socket before a slow client is dropped (it resumes).
+const QUEUE: usize = 1024;
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    since: Option<u64>,
+    epoch: Option<String>,
+}
+
+pub async fn events(
+    State(s): State<AppState>,
+    a: Auth,
+    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|_| ApiError::bad_request("since must be a whole number"))?;
+    let permit = s.connections.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            ErrorCode::RateLimited,
+            "the server is at its connection limit; retry later",
+        )
+    })?;
+    let since = match (q.since, q.epoch) {
+        (Some(seq), Some(epoch)) => Some((seq, epoch)),
+        (Some(_), None) | (None, Some(_)) | (None, None) => None,
+    };
+    Ok(ws
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            session(socket, s, a, since).await;
+            drop(permit);
+        }))
+}
+
+fn text(f: &ServerFrame) -> Message {
+    Message::Text(serde_json::to_string(f).unwrap_or_default().into())
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+async fn session(socket: WebSocket, s: AppState, a: Auth, since: Option<(u64, String)>) {
+    let (mut sink, mut stream) = socket.split();
+    let user = a.owner.user.uid;
+    let device = a.owner.device_id;
+    let hello = ServerFrame::Hello {
+        protocol: PROTOCOL_VERSION,
+        device_id: device.clone(),
+        epoch: s.hub.epoch().to_owned(),
+        heartbeat_ms: s.heartbeat.as_millis() as u64,
+    };
+    if sink.send(text(&hello)).await.is_err() {
+        return;
+    }
+    let (tx, mut rx) = mpsc::channel::<Frame>(QUEUE);
+    let Some((conn, _catchup)) = s.switchboard.attach(user, device.clone(), since, tx).await else {
+        let _ = sink.send(close(1012, "server restarting")).await;
+        return;
+    };
+    let mut shutdown = s.shutdown.clone();
+    let mut heartbeat = tokio::time::interval(s.heartbeat);
+    heartbeat.tick().await;
+    let mut last_rx = Instant::now();
+    let closing: Option<Message> = loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(frame) => {
+                    let send = sink.send(Message::Text(frame.as_ref().into()));
+                    match tokio::time::timeout(WRITE_TIMEOUT, send).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) | Err(_) => break None,
+                    }
+                }
+                // Replaced by a newer connection of this device, or too slow to keep up.
+                None => break Some(close(4000, "reconnect")),
+            },
+            incoming = stream.next() => {
+                last_rx = Instant::now();
+                match incoming {
+                    Some(Ok(Message::Text(t))) => match serde_json::from_str::<ClientFrame>(t.as_str()) {
+                        Ok(ClientFrame::Ping { nonce }) => {
+                            if sink.send(text(&ServerFrame::Pong { nonce })).await.is_err() {
+                                break None;
+                            }
+                        }
+                        Err(e) => {
+                            let msg = format!("malformed frame: {e}");
+                            let _ = sink.send(text(&ServerFrame::Error { code: ErrorCode::BadRequest, message: msg })).await;
+                            break Some(close(1007, "malformed frame"));
+                        }
+                    },
+                    Some(Ok(Message::Binary(_))) => break Some(close(1003, "text frames only")),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => break None,
+                    // Oversize, bad UTF-8 or protocol errors: this connection only.
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "event socket read failed");
+                        break Some(close(1009, "frame too large or invalid"));
+                    }
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_rx.elapsed() >= s.dead_after {
+                    tracing::debug!(device = %device, "no heartbeat answer; dropping");
+                    break None;
+                }
+                if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break None;
+                }
+            }
+            _ = shutdown.changed() => break Some(close(1012, "server restarting")),
+        }
+    };
+    if let Some(msg) = closing {
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(msg)).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+    s.switchboard.detach(device, conn).await;
+}
