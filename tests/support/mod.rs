@@ -1,1 +1,439 @@
+//! Test support: a real `peal-server` on a loopback port with a real SQLite
+//! file in a temporary directory and a manual clock, and raw protocol devices
+//! (reqwest for requests, tokio-tungstenite for the event socket).
+//!
+//! Scenario tests read like the spec; this module keeps the plumbing out of them.
 
+use futures_util::{SinkExt, StreamExt};
+use peal_proto::error::ErrorEnvelope;
+use peal_proto::wire::{
+    CallInfo, CallResponse, CallType, Contact, Event, EventKind, HistoryEntry, LoginResponse,
+    ReceiverType, RejectStatus, ServerFrame,
+};
+use peal_proto::{ErrorBody, ErrorCode, Millis};
+use peal_server::clock::ManualClock;
+use peal_server::{Config, Server};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The manual clock starts here (2026-09-21T…Z).
+pub const T0: Millis = Millis(1_790_000_000_000);
+/// How long a test waits for something that should happen.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+/// The demo password of every user the tests create.
+pub const PASSWORD: &str = "pw";
+
+/// A server on 127.0.0.1:0 with users alice, bob, carol, dave and the group
+/// `team` (all four).
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub clock: ManualClock,
+    pub dir: Arc<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// Starts with a config tweak (short heartbeats, low limits…).
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let clock = ManualClock::new(T0);
+        let s = TestServer::open(dir.clone(), clock, tweak).await;
+        s.seed(&["alice", "bob", "carol", "dave"]).await;
+        s.add_group("team", &["alice", "bob", "carol", "dave"])
+            .await;
+        s
+    }
+
+    /// Opens a server on an existing data directory (a restart).
+    pub async fn open(
+        dir: Arc<tempfile::TempDir>,
+        clock: ManualClock,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let mut config = Config::new(dir.path().to_path_buf());
+        tweak(&mut config);
+        let server = Server::open(config, Arc::new(clock.clone()))
+            .await
+            .expect("server opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(listener, async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            base: format!("http://{addr}"),
+            clock,
+            dir,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// Adds users (password [`PASSWORD`], name = capitalised uid) straight into the store.
+    pub async fn seed(&self, uids: &[&str]) {
+        let store = peal_server::store::SqliteStore::open(self.dir.path())
+            .await
+            .expect("store");
+        for uid in uids {
+            let mut name = uid.to_string();
+            name[..1].make_ascii_uppercase();
+            peal_server::add_user(&store, T0, uid, &name, PASSWORD)
+                .await
+                .expect("user added");
+        }
+        store.close().await;
+    }
+
+    pub async fn add_group(&self, guid: &str, members: &[&str]) {
+        let store = peal_server::store::SqliteStore::open(self.dir.path())
+            .await
+            .expect("store");
+        let mut name = guid.to_string();
+        name[..1].make_ascii_uppercase();
+        peal_server::add_group(&store, T0, guid, &name, members)
+            .await
+            .expect("group added");
+        store.close().await;
+    }
+
+    /// Graceful shutdown; returns what a restart needs.
+    pub async fn stop(mut self) -> (Arc<tempfile::TempDir>, ManualClock) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(PATIENCE, t).await;
+        }
+        (self.dir.clone(), self.clock.clone())
+    }
+
+    /// Signs in and opens the event socket; the first hello and snapshot are read.
+    pub async fn device(&self, uid: &str, device: &str) -> Device {
+        let session = self.login(uid, device).await.expect("login");
+        let mut d = Device {
+            base: self.base.clone(),
+            addr: self.addr,
+            token: session.token,
+            uid: uid.to_owned(),
+            ws: None,
+            last_seq: 0,
+            epoch: String::new(),
+            http: reqwest::Client::new(),
+        };
+        d.connect(None).await;
+        d
+    }
+
+    pub async fn login(&self, uid: &str, device: &str) -> Result<LoginResponse, ErrorBody> {
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/login", self.base))
+            .json(&serde_json::json!({"uid": uid, "password": PASSWORD, "device": device}))
+            .send()
+            .await
+            .expect("server reachable");
+        decode(r).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+async fn decode<T: serde::de::DeserializeOwned>(r: reqwest::Response) -> Result<T, ErrorBody> {
+    let ok = r.status().is_success();
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    if ok {
+        Ok(serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad answer {text}: {e}")))
+    } else {
+        let env: ErrorEnvelope = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("bad error {status} {text}: {e}"));
+        assert_eq!(
+            env.error.code.http_status(),
+            status,
+            "status matches code for {text}"
+        );
+        Err(env.error)
+    }
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// One signed-in device speaking the raw protocol.
+pub struct Device {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub token: String,
+    pub uid: String,
+    pub ws: Option<Ws>,
+    pub last_seq: u64,
+    pub epoch: String,
+    pub http: reqwest::Client,
+}
+
+/// What a (re)connection brought.
+#[derive(Debug)]
+pub enum Catchup {
+    Replayed(Vec<Event>),
+    Snapshot(Vec<CallInfo>),
+}
+
+impl Device {
+    /// Opens the event socket with `?since=&epoch=` when `since` is given,
+    /// reads hello and the catch-up, and returns the catch-up.
+    pub async fn connect(&mut self, since: Option<u64>) -> Catchup {
+        let mut url = format!("ws://{}/v1/events", self.addr);
+        if let Some(s) = since {
+            url.push_str(&format!("?since={s}&epoch={}", self.epoch));
+        }
+        let mut req = url.into_client_request().expect("request");
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.token).parse().expect("header"),
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("event socket opens");
+        self.ws = Some(ws);
+        match self.frame().await {
+            ServerFrame::Hello { epoch, .. } => self.epoch = epoch,
+            other => panic!("expected hello, got {other:?}"),
+        }
+        let mut replayed = Vec::new();
+        loop {
+            match self.frame().await {
+                ServerFrame::Event { seq, event } => {
+                    assert_eq!(seq, self.last_seq + 1, "replay is gap-free");
+                    self.last_seq = seq;
+                    replayed.push(event);
+                }
+                ServerFrame::Resumed { last_seq } => {
+                    assert_eq!(last_seq, self.last_seq);
+                    return Catchup::Replayed(replayed);
+                }
+                ServerFrame::Snapshot { last_seq, calls } => {
+                    assert!(replayed.is_empty(), "no replay before a snapshot");
+                    self.last_seq = last_seq;
+                    return Catchup::Snapshot(calls);
+                }
+                other => panic!("unexpected frame while catching up: {other:?}"),
+            }
+        }
+    }
+
+    /// Drops the socket without a goodbye.
+    pub fn drop_connection(&mut self) {
+        self.ws = None;
+    }
+
+    /// The next frame (pongs and pings included), failing after [`PATIENCE`].
+    pub async fn frame(&mut self) -> ServerFrame {
+        let ws = self.ws.as_mut().expect("connected");
+        loop {
+            let msg = tokio::time::timeout(PATIENCE, ws.next())
+                .await
+                .expect("a frame within the patience")
+                .expect("socket open")
+                .expect("socket ok");
+            match msg {
+                Message::Text(t) => {
+                    return serde_json::from_str(t.as_str())
+                        .unwrap_or_else(|e| panic!("bad frame {t}: {e}"))
+                }
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                Message::Binary(_) => panic!("binary frame from server"),
+                Message::Close(c) => panic!("closed by server: {c:?}"),
+            }
+        }
+    }
+
+    /// The next event; checks that seqs are gap-free.
+    pub async fn event(&mut self) -> Event {
+        loop {
+            match self.frame().await {
+                ServerFrame::Event { seq, event } => {
+                    assert_eq!(seq, self.last_seq + 1, "events are gap-free");
+                    self.last_seq = seq;
+                    return event;
+                }
+                ServerFrame::Pong { .. } => {}
+                other => panic!("expected an event, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next event, which must be of `kind`.
+    pub async fn expect(&mut self, kind: EventKind) -> Event {
+        let e = self.event().await;
+        assert_eq!(
+            e.event, kind,
+            "{} got {:?} (reason {:?})",
+            self.uid, e.event, e.reason
+        );
+        e
+    }
+
+    /// Asserts no event arrives: sends a ping and requires the pong to come first.
+    pub async fn quiet(&mut self) {
+        let nonce = 4242;
+        self.send_text(&format!(r#"{{"type":"ping","nonce":{nonce}}}"#))
+            .await;
+        match self.frame().await {
+            ServerFrame::Pong { nonce: n } => assert_eq!(n, nonce),
+            other => panic!("{} expected silence, got {other:?}", self.uid),
+        }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws
+            .as_mut()
+            .expect("connected")
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
+    }
+
+    /// Waits for the server to close the socket; returns the close code.
+    pub async fn closed(&mut self) -> Option<u16> {
+        let ws = self.ws.as_mut().expect("connected");
+        loop {
+            match tokio::time::timeout(PATIENCE, ws.next())
+                .await
+                .expect("closed within the patience")
+            {
+                Some(Ok(Message::Close(c))) => return c.map(|c| u16::from(c.code)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    async fn post(&self, path: &str, body: serde_json::Value) -> Result<CallInfo, ErrorBody> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("server reachable");
+        decode::<CallResponse>(r).await.map(|c| c.call)
+    }
+
+    pub async fn call(&self, receiver: &str) -> Result<CallInfo, ErrorBody> {
+        self.call_with(receiver, ReceiverType::User, CallType::Video, None)
+            .await
+    }
+
+    pub async fn call_group(&self, guid: &str) -> Result<CallInfo, ErrorBody> {
+        self.call_with(guid, ReceiverType::Group, CallType::Video, None)
+            .await
+    }
+
+    pub async fn call_with(
+        &self,
+        receiver: &str,
+        rt: ReceiverType,
+        ct: CallType,
+        timeout: Option<u32>,
+    ) -> Result<CallInfo, ErrorBody> {
+        self.post(
+            "/v1/calls",
+            serde_json::json!({"receiver": receiver, "receiver_type": rt, "call_type": ct, "timeout": timeout}),
+        )
+        .await
+    }
+
+    pub async fn accept(&self, id: &str) -> Result<CallInfo, ErrorBody> {
+        self.post(&format!("/v1/calls/{id}/accept"), serde_json::json!({}))
+            .await
+    }
+
+    pub async fn reject(&self, id: &str, status: RejectStatus) -> Result<CallInfo, ErrorBody> {
+        self.post(
+            &format!("/v1/calls/{id}/reject"),
+            serde_json::json!({ "status": status }),
+        )
+        .await
+    }
+
+    pub async fn cancel(&self, id: &str) -> Result<CallInfo, ErrorBody> {
+        self.reject(id, RejectStatus::Cancelled).await
+    }
+
+    pub async fn end(&self, id: &str) -> Result<CallInfo, ErrorBody> {
+        self.post(&format!("/v1/calls/{id}/end"), serde_json::json!({}))
+            .await
+    }
+
+    pub async fn get(&self, id: &str) -> Result<CallInfo, ErrorBody> {
+        let r = self
+            .http
+            .get(format!("{}/v1/calls/{id}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("server reachable");
+        decode::<CallResponse>(r).await.map(|c| c.call)
+    }
+
+    pub async fn history(&self) -> Vec<HistoryEntry> {
+        let r = self
+            .http
+            .get(format!("{}/v1/history", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("reachable");
+        decode(r).await.expect("history")
+    }
+
+    pub async fn contacts(&self) -> Vec<Contact> {
+        let r = self
+            .http
+            .get(format!("{}/v1/contacts", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("reachable");
+        decode(r).await.expect("contacts")
+    }
+}
+
+/// Asserts an error code.
+#[track_caller]
+pub fn assert_code<T: std::fmt::Debug>(r: Result<T, ErrorBody>, code: ErrorCode) -> ErrorBody {
+    match r {
+        Ok(v) => panic!("expected {code}, got {v:?}"),
+        Err(e) => {
+            assert_eq!(e.code, code, "{}", e.message);
+            e
+        }
+    }
+}

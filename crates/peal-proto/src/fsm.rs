@@ -439,7 +439,11 @@ impl CallState {
             receiver_type: self.receiver_type,
             call_type: self.call_type,
             initiated_at: self.initiated_at,
-            joined_at: p.joined_at.filter(|_| self.joined_at.is_some()),
+            // When this user's part of the call began: the answer, for the caller.
+            joined_at: match p.role {
+                Role::Caller => self.joined_at,
+                Role::Callee => p.joined_at,
+            },
             ended_at: self.ended_at.or(p.left_at),
         })
     }

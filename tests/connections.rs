@@ -1,0 +1,229 @@
+//! The event socket: resume with replay, snapshot when too late, heartbeats,
+//! lost devices, and bad frames that close only their own connection.
+
+use futures_util::SinkExt;
+use peal_proto::wire::{EventKind, Presence, Reason, Status};
+use peal_tests::{Catchup, TestServer};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn a_ring_sent_while_the_connection_was_down_is_replayed_on_resume() {
+    let s = TestServer::start().await;
+    let alice = s.device("alice", "laptop").await;
+    let mut bob = s.device("bob", "laptop").await;
+    bob.drop_connection();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let call = alice.call("bob").await.unwrap();
+    s.clock.advance(29_000); // within the 30 s resume window
+    match bob.connect(Some(bob.last_seq)).await {
+        Catchup::Replayed(events) => {
+            assert_eq!(events.len(), 1);
+            assert_eq!(events[0].event, EventKind::IncomingCallReceived);
+            assert_eq!(events[0].call.session_id, call.session_id);
+        }
+        Catchup::Snapshot(c) => panic!("expected a replay, got a snapshot of {c:?}"),
+    }
+    // Live events continue after the replay with the next seq.
+    alice.cancel(call.session_id.as_str()).await.unwrap();
+    bob.expect(EventKind::IncomingCallCancelled).await;
+}
+
+#[tokio::test]
+async fn reconnecting_after_the_resume_window_gets_a_snapshot_of_live_calls() {
+    let s = TestServer::start_with(|c| c.ring_timeout_secs = 120).await;
+    let alice = s.device("alice", "laptop").await;
+    let mut bob = s.device("bob", "laptop").await;
+    bob.drop_connection();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let call = alice.call("bob").await.unwrap();
+    s.clock.advance(31_000);
+    match bob.connect(Some(bob.last_seq)).await {
+        Catchup::Snapshot(calls) => {
+            assert_eq!(calls.len(), 1);
+            assert_eq!(calls[0].session_id, call.session_id);
+            assert_eq!(calls[0].status, Status::Initiated);
+        }
+        Catchup::Replayed(e) => panic!("expected a snapshot, got a replay of {e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_call_cancelled_during_the_gap_is_not_in_the_snapshot() {
+    let s = TestServer::start().await;
+    let alice = s.device("alice", "laptop").await;
+    let mut bob = s.device("bob", "laptop").await;
+    bob.drop_connection();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let call = alice.call("bob").await.unwrap();
+    alice.cancel(call.session_id.as_str()).await.unwrap();
+    s.clock.advance(40_000);
+    let Catchup::Snapshot(calls) = bob.connect(Some(bob.last_seq)).await else {
+        panic!("expected a snapshot")
+    };
+    assert!(calls.is_empty(), "nothing to ring for: {calls:?}");
+    assert_eq!(bob.history().await[0].status, Status::Missed);
+}
+
+#[tokio::test]
+async fn a_resume_from_another_server_epoch_gets_a_snapshot() {
+    let s = TestServer::start().await;
+    let mut bob = s.device("bob", "laptop").await;
+    bob.drop_connection();
+    bob.epoch = "not-this-server".into();
+    assert!(matches!(bob.connect(Some(0)).await, Catchup::Snapshot(_)));
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_dropped_and_the_user_shows_offline() {
+    let s = TestServer::start_with(|c| {
+        c.heartbeat = Duration::from_millis(100);
+        c.dead_after = Duration::from_millis(400);
+    })
+    .await;
+    let alice = s.device("alice", "laptop").await;
+    // Bob's socket is open but never read: pings go unanswered.
+    let _bob = s.device("bob", "laptop").await;
+    let presence = |c: Vec<peal_proto::wire::Contact>| {
+        c.into_iter()
+            .find(|c| c.uid.as_str() == "bob")
+            .unwrap()
+            .presence
+    };
+    assert_eq!(presence(alice.contacts().await), Presence::Online);
+    let started = std::time::Instant::now();
+    loop {
+        if presence(alice.contacts().await) == Presence::Offline {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "bob still online after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn presence_shows_in_call_while_a_call_is_ongoing() {
+    let s = TestServer::start().await;
+    let alice = s.device("alice", "laptop").await;
+    let mut bob = s.device("bob", "laptop").await;
+    let id = alice.call("bob").await.unwrap().session_id.to_string();
+    bob.expect(EventKind::IncomingCallReceived).await;
+    bob.accept(&id).await.unwrap();
+    let carol = s.device("carol", "laptop").await;
+    let c = carol.contacts().await;
+    let p = |uid: &str| c.iter().find(|c| c.uid.as_str() == uid).unwrap().presence;
+    assert_eq!(
+        (p("alice"), p("bob"), p("dave")),
+        (Presence::InCall, Presence::InCall, Presence::Offline)
+    );
+}
+
+#[tokio::test]
+async fn a_caller_whose_device_vanishes_has_the_ring_cancelled_after_the_resume_window() {
+    let s = TestServer::start_with(|c| c.ring_timeout_secs = 120).await;
+    let mut alice = s.device("alice", "laptop").await;
+    let mut bob = s.device("bob", "laptop").await;
+    let id = alice.call("bob").await.unwrap().session_id.to_string();
+    bob.expect(EventKind::IncomingCallReceived).await;
+    alice.drop_connection();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.clock.advance(29_999);
+    bob.quiet().await;
+    s.clock.advance(1);
+    let e = bob.expect(EventKind::IncomingCallCancelled).await;
+    assert_eq!(e.reason, Some(Reason::Cancelled));
+    assert_eq!(bob.get(&id).await.unwrap().status, Status::Cancelled);
+}
+
+#[tokio::test]
+async fn a_participant_whose_device_vanishes_mid_call_is_hung_up_for() {
+    let s = TestServer::start().await;
+    let mut alice = s.device("alice", "laptop").await;
+    let mut bob = s.device("bob", "laptop").await;
+    let id = alice.call("bob").await.unwrap().session_id.to_string();
+    bob.expect(EventKind::IncomingCallReceived).await;
+    bob.accept(&id).await.unwrap();
+    alice.expect(EventKind::OutgoingCallAccepted).await;
+    bob.drop_connection();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.clock.advance(30_000);
+    let e = alice.expect(EventKind::CallEndedMessageReceived).await;
+    assert_eq!(e.reason, Some(Reason::ConnectionLost));
+}
+
+#[tokio::test]
+async fn malformed_json_closes_only_that_connection() {
+    let s = TestServer::start().await;
+    let alice = s.device("alice", "laptop").await;
+    let mut bob = s.device("bob", "laptop").await;
+    bob.send_text("{this is not json").await;
+    match bob.frame().await {
+        peal_proto::wire::ServerFrame::Error { code, .. } => {
+            assert_eq!(code, peal_proto::ErrorCode::BadRequest)
+        }
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+    assert_eq!(bob.closed().await, Some(1007));
+
+    // The server is fine: bob reconnects and still rings.
+    bob.connect(Some(bob.last_seq)).await;
+    alice.call("bob").await.unwrap();
+    bob.expect(EventKind::IncomingCallReceived).await;
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_only_that_connection() {
+    let s = TestServer::start().await;
+    let alice = s.device("alice", "laptop").await;
+    let mut bob = s.device("bob", "laptop").await;
+    let mut carol = s.device("carol", "laptop").await;
+    let huge = format!(
+        r#"{{"type":"ping","nonce":1,"pad":"{}"}}"#,
+        "x".repeat(70 * 1024)
+    );
+    let _ = bob
+        .ws
+        .as_mut()
+        .unwrap()
+        .send(Message::Text(huge.into()))
+        .await;
+    let code = bob.closed().await;
+    assert!(matches!(code, Some(1009) | None), "closed with {code:?}");
+
+    alice.call("carol").await.unwrap();
+    carol.expect(EventKind::IncomingCallReceived).await;
+    // A frame just under the limit is fine.
+    let fits = format!(
+        r#"{{"type":"ping","nonce":2,"pad":"{}"}}"#,
+        "x".repeat(60 * 1024)
+    );
+    carol.send_text(&fits).await;
+    assert!(matches!(
+        carol.frame().await,
+        peal_proto::wire::ServerFrame::Pong { nonce: 2 }
+    ));
+}
+
+#[tokio::test]
+async fn a_second_connection_of_the_same_device_replaces_the_first() {
+    let s = TestServer::start().await;
+    let alice = s.device("alice", "laptop").await;
+    let mut old = s.device("bob", "laptop").await;
+    let mut new = s.device("bob", "laptop").await;
+    assert_eq!(old.closed().await, Some(4000));
+    alice.call("bob").await.unwrap();
+    new.expect(EventKind::IncomingCallReceived).await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_sockets_with_a_retryable_code() {
+    let s = TestServer::start().await;
+    let mut bob = s.device("bob", "laptop").await;
+    let stop = tokio::spawn(s.stop());
+    assert_eq!(bob.closed().await, Some(1012));
+    stop.await.unwrap();
+}
