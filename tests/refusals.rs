@@ -1,0 +1,213 @@
+//! Every error code, and a stranger trying every action on someone else's call:
+//! typed refusals that change nothing and tell nobody.
+
+use peal_proto::wire::{CallType, EventKind, ReceiverType, RejectStatus, Status};
+use peal_proto::ErrorCode;
+use peal_tests::{assert_code, TestServer};
+
+#[tokio::test]
+async fn a_stranger_trying_every_action_on_a_call_hears_not_found_and_nothing_changes() {
+    let s = TestServer::start().await;
+    let mut alice = s.device("alice", "laptop").await;
+    let mut bob = s.device("bob", "laptop").await;
+    let mut carol = s.device("carol", "laptop").await;
+    let call = alice.call("bob").await.unwrap();
+    let id = call.session_id.to_string();
+    bob.expect(EventKind::IncomingCallReceived).await;
+
+    for round in ["ringing", "ongoing", "ended"] {
+        assert_code(carol.accept(&id).await, ErrorCode::NotFound);
+        assert_code(
+            carol.reject(&id, RejectStatus::Rejected).await,
+            ErrorCode::NotFound,
+        );
+        assert_code(
+            carol.reject(&id, RejectStatus::Busy).await,
+            ErrorCode::NotFound,
+        );
+        assert_code(carol.cancel(&id).await, ErrorCode::NotFound);
+        assert_code(carol.end(&id).await, ErrorCode::NotFound);
+        assert_code(carol.get(&id).await, ErrorCode::NotFound);
+        alice.quiet().await;
+        bob.quiet().await;
+        carol.quiet().await;
+        assert!(
+            carol.history().await.is_empty(),
+            "{round}: nothing in a stranger's history"
+        );
+        match round {
+            "ringing" => {
+                assert_eq!(bob.get(&id).await.unwrap().status, Status::Initiated);
+                bob.accept(&id).await.unwrap();
+                alice.expect(EventKind::OutgoingCallAccepted).await;
+            }
+            "ongoing" => {
+                assert_eq!(bob.get(&id).await.unwrap().status, Status::Ongoing);
+                alice.end(&id).await.unwrap();
+                bob.expect(EventKind::CallEndedMessageReceived).await;
+            }
+            _ => assert_eq!(bob.get(&id).await.unwrap().status, Status::Ended),
+        }
+    }
+    // An id that never existed looks the same as one you may not see.
+    assert_code(
+        carol.accept("0123456789abcdef0123456789abcdef").await,
+        ErrorCode::NotFound,
+    );
+    assert_code(
+        carol.accept("..%2F..%2Fetc%2Fpasswd").await,
+        ErrorCode::NotFound,
+    );
+}
+
+#[tokio::test]
+async fn every_refusal_has_its_stable_code() {
+    let s = TestServer::start().await;
+    let alice = s.device("alice", "laptop").await;
+    let mut bob = s.device("bob", "laptop").await;
+
+    // unauthorized: wrong password, unknown user, bad token
+    let login = |uid: &'static str, pw: &'static str| {
+        let base = s.base.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{base}/v1/login"))
+                .json(&serde_json::json!({"uid": uid, "password": pw, "device": "x"}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap();
+            (
+                status,
+                body["error"]["code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        }
+    };
+    assert_eq!(
+        login("alice", "wrong").await,
+        (401, "unauthorized".to_owned())
+    );
+    assert_eq!(
+        login("nobody", "pw").await,
+        (401, "unauthorized".to_owned())
+    );
+    let mut stranger = s.device("bob", "other").await;
+    stranger.token = "f".repeat(64);
+    assert_code(stranger.call("alice").await, ErrorCode::Unauthorized);
+
+    // not_found: unknown user, unknown group, a group you're not in
+    assert_code(alice.call("nobody").await, ErrorCode::NotFound);
+    assert_code(alice.call_group("nogroup").await, ErrorCode::NotFound);
+    s.seed(&["erin", "frank"]).await;
+    s.add_group("others", &["erin", "frank"]).await;
+    assert_code(alice.call_group("others").await, ErrorCode::NotFound);
+
+    // calling_self
+    assert_code(alice.call("alice").await, ErrorCode::CallingSelf);
+
+    // bad_request: timeout out of range (5-180), malformed and oversized bodies
+    assert_code(
+        alice
+            .call_with("bob", ReceiverType::User, CallType::Audio, Some(4))
+            .await,
+        ErrorCode::BadRequest,
+    );
+    assert_code(
+        alice
+            .call_with("bob", ReceiverType::User, CallType::Audio, Some(181))
+            .await,
+        ErrorCode::BadRequest,
+    );
+    let post_raw = |body: String| {
+        let (base, token) = (s.base.clone(), alice.token.clone());
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{base}/v1/calls"))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            (
+                status,
+                body["error"]["code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        }
+    };
+    assert_eq!(
+        post_raw(r#"{"receiver": 7}"#.into()).await,
+        (400, "bad_request".to_owned())
+    );
+    assert_eq!(post_raw("{".into()).await, (400, "bad_request".to_owned()));
+    let big = "x".repeat(100 * 1024);
+    assert_eq!(
+        post_raw(format!(r#"{{"receiver": "{big}"}}"#)).await,
+        (400, "bad_request".to_owned())
+    );
+
+    // invalid_state: end before answer, the caller answering, a callee cancelling, a second answer
+    let id = alice
+        .call_with("bob", ReceiverType::User, CallType::Audio, Some(5))
+        .await
+        .unwrap()
+        .session_id
+        .to_string();
+    bob.expect(EventKind::IncomingCallReceived).await;
+    assert_code(alice.end(&id).await, ErrorCode::InvalidState);
+    assert_code(alice.accept(&id).await, ErrorCode::InvalidState);
+    assert_code(bob.cancel(&id).await, ErrorCode::InvalidState);
+    bob.accept(&id).await.unwrap();
+    assert_code(bob.accept(&id).await, ErrorCode::InvalidState);
+    assert_code(alice.cancel(&id).await, ErrorCode::InvalidState);
+
+    // caller_busy
+    assert_code(alice.call("carol").await, ErrorCode::CallerBusy);
+}
+
+#[tokio::test]
+async fn calls_beyond_the_per_minute_limit_are_rate_limited_until_tokens_return() {
+    let s = TestServer::start_with(|c| {
+        c.calls_per_minute = 3;
+        c.requests_per_second = 10_000;
+    })
+    .await;
+    let alice = s.device("alice", "laptop").await;
+    for callee in ["bob", "carol", "dave"] {
+        let id = alice.call(callee).await.unwrap().session_id.to_string();
+        alice.cancel(&id).await.unwrap();
+    }
+    assert_code(alice.call("bob").await, ErrorCode::RateLimited);
+    s.clock.advance(20_000); // a third of a minute buys one call back
+    assert!(alice.call("bob").await.is_ok());
+}
+
+#[tokio::test]
+async fn a_device_flooding_requests_is_rate_limited() {
+    let s = TestServer::start_with(|c| c.requests_per_second = 5).await;
+    let alice = s.device("alice", "laptop").await;
+    // The event socket's upgrade was one request.
+    for _ in 0..4 {
+        alice.history().await;
+    }
+    let r = reqwest::Client::new()
+        .get(format!("{}/v1/history", s.base))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    s.clock.advance(1_000);
+    alice.history().await;
+}
