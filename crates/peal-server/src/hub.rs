@@ -10,7 +10,7 @@ use peal_proto::fsm::Audience;
 use peal_proto::limits::{REPLAY_BUFFER_EVENTS, RESUME_WINDOW_MS};
 use peal_proto::wire::{CallInfo, Event, ServerFrame};
 use peal_proto::{DeviceId, Millis, UserId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 
@@ -66,6 +66,8 @@ impl DeviceSession {
 struct Inner {
     devices: HashMap<DeviceId, DeviceSession>,
     by_user: HashMap<UserId, Vec<DeviceId>>,
+    /// Disconnected sessions by when they went away, so expiry never scans every device.
+    disconnected: BTreeSet<(Millis, DeviceId)>,
     next_conn: u64,
 }
 
@@ -174,17 +176,25 @@ impl Hub {
         };
         // A newer connection of the same device replaces the old one (its channel closes).
         s.live = Some((conn, tx));
-        s.disconnected_at = None;
+        if let Some(t) = s.disconnected_at.take() {
+            inner.disconnected.remove(&(t, device.clone()));
+        }
         (conn, catchup)
     }
 
     /// The socket `conn` of `device` went away; its session is kept for the resume window.
     pub fn detach(&self, device: &DeviceId, conn: u64, now: Millis) {
         let mut inner = self.lock();
-        if let Some(s) = inner.devices.get_mut(device) {
+        let Inner {
+            devices,
+            disconnected,
+            ..
+        } = &mut *inner;
+        if let Some(s) = devices.get_mut(device) {
             if s.live.as_ref().is_some_and(|(c, _)| *c == conn) {
                 s.live = None;
                 s.disconnected_at = Some(now);
+                disconnected.insert((now, device.clone()));
             }
         }
     }
@@ -214,30 +224,22 @@ impl Hub {
 
     /// When the next disconnected session runs out of its resume window.
     pub fn next_expiry(&self) -> Option<Millis> {
-        let inner = self.lock();
-        inner
-            .devices
-            .values()
-            .filter_map(|s| s.disconnected_at)
-            .min()
-            .map(|t| t.plus(RESUME_WINDOW_MS))
+        self.lock()
+            .disconnected
+            .first()
+            .map(|(t, _)| t.plus(RESUME_WINDOW_MS))
     }
 
     /// Forgets sessions disconnected for longer than the resume window and
     /// returns them: those devices are lost.
     pub fn expire(&self, now: Millis) -> Vec<(UserId, DeviceId)> {
         let mut inner = self.lock();
-        let gone: Vec<DeviceId> = inner
-            .devices
-            .iter()
-            .filter(|(_, s)| {
-                s.disconnected_at
-                    .is_some_and(|t| now.since(t) >= RESUME_WINDOW_MS)
-            })
-            .map(|(d, _)| d.clone())
-            .collect();
-        let mut out = Vec::with_capacity(gone.len());
-        for d in gone {
+        let mut out = Vec::new();
+        while let Some((t, d)) = inner.disconnected.first().cloned() {
+            if now.since(t) < RESUME_WINDOW_MS {
+                break;
+            }
+            inner.disconnected.remove(&(t, d.clone()));
             if let Some(s) = inner.devices.remove(&d) {
                 if let Some(v) = inner.by_user.get_mut(&s.user) {
                     v.retain(|x| x != &d);
