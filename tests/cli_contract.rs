@@ -14,7 +14,11 @@ fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let p = dir.join(name);
-    assert!(p.exists(), "{} is missing: run `cargo build --workspace --bins` first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        p.display()
+    );
     p
 }
 
@@ -32,24 +36,68 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn start_server() -> Server {
     let dir = tempfile::tempdir().expect("tmp");
     let admin = |args: &[&str]| {
-        let out = Command::new(bin("peal-server")).arg("--data").arg(dir.path()).args(args).output().expect("admin");
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(bin("peal-server"))
+            .arg("--data")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .expect("admin");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
-    admin(&["user", "add", "alice", "--name", "Alice", "--password", "pw"]);
+    admin(&[
+        "user",
+        "add",
+        "alice",
+        "--name",
+        "Alice",
+        "--password",
+        "pw",
+    ]);
     admin(&["user", "add", "bob", "--name", "Bob", "--password", "pw"]);
-    admin(&["user", "add", "carol", "--name", "Carol", "--password", "pw"]);
-    admin(&["group", "add", "trio", "--name", "Trio", "--members", "alice,bob,carol"]);
+    admin(&[
+        "user",
+        "add",
+        "carol",
+        "--name",
+        "Carol",
+        "--password",
+        "pw",
+    ]);
+    admin(&[
+        "group",
+        "add",
+        "trio",
+        "--name",
+        "Trio",
+        "--members",
+        "alice,bob,carol",
+    ]);
     let port = free_port();
+    #[allow(clippy::zombie_processes)] // Server's Drop kills and waits.
     let child = Command::new(bin("peal-server"))
         .arg("--data")
         .arg(dir.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--ring-timeout", "30"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--ring-timeout",
+            "30",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -57,7 +105,11 @@ fn start_server() -> Server {
     let url = format!("http://127.0.0.1:{port}");
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Server { child, url, _dir: dir };
+            return Server {
+                child,
+                url,
+                _dir: dir,
+            };
         }
         std::thread::sleep(Duration::from_millis(25));
     }
@@ -66,7 +118,8 @@ fn start_server() -> Server {
 
 fn peal(server: &Server, user: &str) -> Command {
     let mut c = Command::new(bin("peal"));
-    c.env_remove("PEAL_DEVICE").args(["--server", &server.url, "--user", user, "--password", "pw"]);
+    c.env_remove("PEAL_DEVICE")
+        .args(["--server", &server.url, "--user", user, "--password", "pw"]);
     c
 }
 
@@ -78,13 +131,18 @@ struct Running {
 
 impl Running {
     fn start(mut cmd: Command) -> Running {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("peal starts");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("peal starts");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"));
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"));
                 if tx.send(v).is_err() {
                     break;
                 }
@@ -94,7 +152,9 @@ impl Running {
     }
 
     fn line(&self) -> Value {
-        self.lines.recv_timeout(Duration::from_secs(15)).expect("a JSON line within 15 s")
+        self.lines
+            .recv_timeout(Duration::from_secs(15))
+            .expect("a JSON line within 15 s")
     }
 
     /// Reads lines until the `final` one; returns every line.
@@ -130,15 +190,25 @@ impl Drop for Running {
 }
 
 fn events(lines: &[Value]) -> Vec<String> {
-    lines.iter().map(|l| l["event"].as_str().unwrap_or("?").to_owned()).collect()
+    lines
+        .iter()
+        .map(|l| l["event"].as_str().unwrap_or("?").to_owned())
+        .collect()
 }
 
 /// Waits until `uid` shows as online to alice (their `answer` is listening).
 fn wait_online(server: &Server, uid: &str) {
     for _ in 0..300 {
-        let out = peal(server, "alice").arg("contacts").output().expect("contacts");
+        let out = peal(server, "alice")
+            .arg("contacts")
+            .output()
+            .expect("contacts");
         let text = String::from_utf8_lossy(&out.stdout).to_string();
-        if text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).any(|c| c["uid"] == uid && c["presence"] == "online") {
+        if text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|c| c["uid"] == uid && c["presence"] == "online")
+        {
             return;
         }
         std::thread::sleep(Duration::from_millis(30));
@@ -158,13 +228,27 @@ fn call_answered_then_hung_up_prints_the_contract_lines_and_history() {
     call.args(["call", "bob", "--audio"]);
     let alice = Running::start(call);
     let a = alice.until_final();
-    assert_eq!(events(&a), ["initiated", "outgoing_call_accepted", "call_ended_message_received", "final"]);
+    assert_eq!(
+        events(&a),
+        [
+            "initiated",
+            "outgoing_call_accepted",
+            "call_ended_message_received",
+            "final"
+        ]
+    );
     let c = &a[0]["call"];
     assert_eq!(c["status"], "initiated");
     assert_eq!(c["call_type"], "audio");
     assert_eq!(c["receiver_type"], "user");
-    assert_eq!(c["initiator"], serde_json::json!({"uid": "alice", "name": "Alice"}));
-    assert_eq!(c["receiver"], serde_json::json!({"uid": "bob", "name": "Bob"}));
+    assert_eq!(
+        c["initiator"],
+        serde_json::json!({"uid": "alice", "name": "Alice"})
+    );
+    assert_eq!(
+        c["receiver"],
+        serde_json::json!({"uid": "bob", "name": "Bob"})
+    );
     assert!(c["joined_at"].is_null() && c["ended_at"].is_null());
     assert!(c["initiated_at"].as_str().is_some_and(|t| t.ends_with('Z')));
     let fin = &a[3]["call"];
@@ -173,13 +257,22 @@ fn call_answered_then_hung_up_prints_the_contract_lines_and_history() {
     assert_eq!(alice.exit_code(), 0);
 
     let b = bob.until_final();
-    assert_eq!(events(&b).first().map(String::as_str), Some("incoming_call_received"));
+    assert_eq!(
+        events(&b).first().map(String::as_str),
+        Some("incoming_call_received")
+    );
     assert_eq!(b.last().unwrap()["call"]["status"], "ended");
     assert_eq!(bob.exit_code(), 0);
 
-    let out = peal(&s, "alice").args(["history", "--limit", "5"]).output().expect("history");
+    let out = peal(&s, "alice")
+        .args(["history", "--limit", "5"])
+        .output()
+        .expect("history");
     assert!(out.status.success());
-    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["status"], "ended");
     assert_eq!(rows[0]["direction"], "outgoing");
@@ -203,11 +296,23 @@ fn cancel_after_an_ignored_ring_leaves_the_callee_a_missed_call() {
     assert_eq!(events(&a), ["initiated", "final"]);
     assert_eq!(a[1]["call"]["status"], "cancelled");
     let b = bob.until_final();
-    assert_eq!(events(&b), ["incoming_call_received", "incoming_call_cancelled", "final"]);
+    assert_eq!(
+        events(&b),
+        ["incoming_call_received", "incoming_call_cancelled", "final"]
+    );
     assert_eq!(b[1]["reason"], "cancelled");
     let out = peal(&s, "bob").arg("history").output().expect("history");
-    let row: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().expect("a row")).expect("json");
-    assert_eq!((row["status"].as_str(), row["direction"].as_str()), (Some("missed"), Some("incoming")));
+    let row: Value = serde_json::from_str(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .expect("a row"),
+    )
+    .expect("json");
+    assert_eq!(
+        (row["status"].as_str(), row["direction"].as_str()),
+        (Some("missed"), Some("incoming"))
+    );
 }
 
 #[test]
@@ -226,7 +331,11 @@ fn busy_and_reject_answers_reach_the_caller_as_outgoing_call_rejected() {
             c
         });
         let a = alice.until_final();
-        assert_eq!(events(&a), ["initiated", "outgoing_call_rejected", "final"], "{flag}");
+        assert_eq!(
+            events(&a),
+            ["initiated", "outgoing_call_rejected", "final"],
+            "{flag}"
+        );
         assert_eq!(a[2]["call"]["status"], status);
         assert_eq!(bob.until_final().last().unwrap()["call"]["status"], status);
         // Let bob's device go offline before the next round.
@@ -239,26 +348,45 @@ fn busy_and_reject_answers_reach_the_caller_as_outgoing_call_rejected() {
 fn one_shot_commands_and_errors_follow_the_exit_code_contract() {
     let s = start_server();
     // contacts: one JSON line per contact
-    let out = peal(&s, "alice").arg("contacts").output().expect("contacts");
+    let out = peal(&s, "alice")
+        .arg("contacts")
+        .output()
+        .expect("contacts");
     assert!(out.status.success());
     let uids: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("json")["uid"].as_str().unwrap_or_default().to_owned())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("json")["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     assert_eq!(uids, ["bob", "carol"]);
 
     // 4: authentication failed
-    let out = peal(&s, "alice").args(["--password", "wrong", "contacts"]).output().expect("run");
+    let out = peal(&s, "alice")
+        .args(["--password", "wrong", "contacts"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(4));
-    let err: Value = serde_json::from_str(String::from_utf8_lossy(&out.stderr).trim()).expect("one JSON line on stderr");
+    let err: Value = serde_json::from_str(String::from_utf8_lossy(&out.stderr).trim())
+        .expect("one JSON line on stderr");
     assert_eq!(err["error"]["code"], "unauthorized");
 
     // 5: refused by the server
-    let out = peal(&s, "alice").args(["accept", "0123456789abcdef0123456789abcdef"]).output().expect("run");
+    let out = peal(&s, "alice")
+        .args(["accept", "0123456789abcdef0123456789abcdef"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(5));
-    let err: Value = serde_json::from_str(String::from_utf8_lossy(&out.stderr).trim()).expect("json");
+    let err: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stderr).trim()).expect("json");
     assert_eq!(err["error"]["code"], "not_found");
-    let out = peal(&s, "alice").args(["call", "alice"]).output().expect("run");
+    let out = peal(&s, "alice")
+        .args(["call", "alice"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(5));
 
     // 2: usage
@@ -268,7 +396,15 @@ fn one_shot_commands_and_errors_follow_the_exit_code_contract() {
     // 3: server unreachable
     let dead = format!("http://127.0.0.1:{}", free_port());
     let out = Command::new(bin("peal"))
-        .args(["--server", &dead, "--user", "alice", "--password", "pw", "contacts"])
+        .args([
+            "--server",
+            &dead,
+            "--user",
+            "alice",
+            "--password",
+            "pw",
+            "contacts",
+        ])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(3));
@@ -281,9 +417,19 @@ fn one_shot_commands_and_errors_follow_the_exit_code_contract() {
         c
     });
     let first = alice_call.line();
-    let id = first["call"]["session_id"].as_str().expect("session id").to_owned();
-    let out = peal(&s, "carol").args(["accept", &id]).output().expect("accept");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = first["call"]["session_id"]
+        .as_str()
+        .expect("session id")
+        .to_owned();
+    let out = peal(&s, "carol")
+        .args(["accept", &id])
+        .output()
+        .expect("accept");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["call"]["status"], "ongoing");
     let out = peal(&s, "carol").args(["end", &id]).output().expect("end");

@@ -17,6 +17,8 @@
 //! | calls someone in an ongoing call                    | that callee doesn't ring (`busy`/`missed`) |
 //! | otherwise                                           | a new call rings                          |
 
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use crate::error::{ErrorBody, ErrorCode};
 use crate::fsm::{self, CallError, CallState, Effect, Input, NewCall, Phase};
 use crate::ids::{DeviceId, SessionId, UserId};

@@ -41,6 +41,8 @@
 //! [`Effect::Notify`] or answers the request. [`Effect::ArmTimer`] asks for a
 //! [`Input::RingTimeout`] at a time.
 
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use crate::error::{ErrorBody, ErrorCode};
 use crate::ids::{DeviceId, SessionId, UserId};
 use crate::limits::MAX_JOINED;

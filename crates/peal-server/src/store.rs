@@ -32,6 +32,9 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A group's name and members.
+pub type GroupRow = (String, Vec<Party>);
+
 /// Who a bearer token belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenOwner {
@@ -61,7 +64,7 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
     ) -> BoxFuture<'_, StoreResult<()>>;
     /// `(name, members)`.
-    fn group(&self, guid: GroupId) -> BoxFuture<'_, StoreResult<Option<(String, Vec<Party>)>>>;
+    fn group(&self, guid: GroupId) -> BoxFuture<'_, StoreResult<Option<GroupRow>>>;
     fn groups_of(&self, uid: UserId) -> BoxFuture<'_, StoreResult<Vec<GroupInfo>>>;
     /// The device of `uid` named `name`, created with id `new_id` if it is new.
     fn device(
@@ -251,7 +254,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn group(&self, guid: GroupId) -> BoxFuture<'_, StoreResult<Option<(String, Vec<Party>)>>> {
+    fn group(&self, guid: GroupId) -> BoxFuture<'_, StoreResult<Option<GroupRow>>> {
         Box::pin(async move {
             let Some(row) = sqlx::query("SELECT name FROM groups WHERE guid = ?")
                 .bind(guid.as_str())
