@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Dev {
     token: String,
@@ -34,21 +35,33 @@ async fn dev(base: &str, addr: &str, uid: &str) -> Dev {
         .json()
         .await
         .expect("login body");
-    let mut req = format!("ws://{addr}/v1/events").into_client_request().expect("req");
-    req.headers_mut().insert("authorization", format!("Bearer {}", login.token).parse().expect("hdr"));
+    let mut req = format!("ws://{addr}/v1/events")
+        .into_client_request()
+        .expect("req");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", login.token).parse().expect("hdr"),
+    );
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
     // hello + snapshot
     for _ in 0..2 {
         ws.next().await.expect("frame").expect("ok");
     }
-    Dev { token: login.token, ws }
+    Dev {
+        token: login.token,
+        ws,
+    }
 }
 
 async fn wait_for(ws: &mut Ws, kind: EventKind) {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("event in time");
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("event in time");
         if let Some(Ok(Message::Text(t))) = msg {
-            if let Ok(ServerFrame::Event { event, .. }) = serde_json::from_str::<ServerFrame>(t.as_str()) {
+            if let Ok(ServerFrame::Event { event, .. }) =
+                serde_json::from_str::<ServerFrame>(t.as_str())
+            {
                 if event.event == kind {
                     return;
                 }
@@ -73,24 +86,40 @@ fn main() {
     let uids: Vec<String> = (0..pairs * 2).map(|i| format!("u{i}")).collect();
     let seed = uids.clone();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("rt");
         rt.block_on(async move {
             let mut config = Config::new(data);
             config.requests_per_second = 1_000_000;
             config.calls_per_minute = 1_000_000;
-            let server = Server::open(config, Arc::new(SystemClock)).await.expect("open");
+            let server = Server::open(config, Arc::new(SystemClock))
+                .await
+                .expect("open");
             for u in &seed {
                 server.add_user(u, u, "pw").await.expect("user");
             }
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            addr_tx.send(listener.local_addr().expect("addr")).expect("send");
-            server.run(listener, std::future::pending()).await.expect("run");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            addr_tx
+                .send(listener.local_addr().expect("addr"))
+                .expect("send");
+            server
+                .run(listener, std::future::pending())
+                .await
+                .expect("run");
         });
     });
     let addr = addr_rx.recv().expect("server address").to_string();
     let base = format!("http://{addr}");
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
     rt.block_on(async move {
         let http = reqwest::Client::new();
         let mut devs = Vec::new();
