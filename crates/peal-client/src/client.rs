@@ -1,0 +1,433 @@
+//! [`PealClient`]: sign in, place and answer calls, read history and contacts.
+
+use crate::error::ClientError;
+use crate::listener::{dispatch, CallListener, ClientEvent, EventStream};
+use crate::resume::{is_terminal, Known};
+use crate::stream;
+use peal_proto::error::ErrorEnvelope;
+use peal_proto::wire::{
+    CallInfo, CallResponse, CallType, Contact, EventKind, GroupInfo, HistoryEntry, LoginResponse,
+    Party, ReceiverType, RejectStatus, Role,
+};
+use peal_proto::{DeviceId, ErrorCode, SessionId, UserId};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// How long one HTTP request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Where and who to sign in as.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// `http://host:port` or `https://host:port`.
+    pub server: String,
+    pub uid: String,
+    pub password: String,
+    /// This device's name; the same name is the same device.
+    pub device: String,
+}
+
+impl ClientConfig {
+    pub fn new(
+        server: impl Into<String>,
+        uid: impl Into<String>,
+        password: impl Into<String>,
+        device: impl Into<String>,
+    ) -> Self {
+        ClientConfig {
+            server: server.into(),
+            uid: uid.into(),
+            password: password.into(),
+            device: device.into(),
+        }
+    }
+}
+
+/// A call to place (the seed SDK's `Call(receiverID, receiverType, callType)`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    pub receiver: String,
+    pub receiver_type: ReceiverType,
+    pub call_type: CallType,
+    /// Ring timeout in seconds (5–180); the server's default when `None`.
+    pub timeout: Option<u32>,
+}
+
+impl Call {
+    pub fn new(
+        receiver: impl Into<String>,
+        receiver_type: ReceiverType,
+        call_type: CallType,
+    ) -> Self {
+        Call {
+            receiver: receiver.into(),
+            receiver_type,
+            call_type,
+            timeout: None,
+        }
+    }
+
+    /// Rings for `secs` seconds at most.
+    pub fn timeout(mut self, secs: u32) -> Self {
+        self.timeout = Some(secs);
+        self
+    }
+}
+
+/// A signed-in device. Cheap to clone; the event connection lives until the
+/// last clone is dropped or [`PealClient::close`] is called.
+#[derive(Clone)]
+pub struct PealClient {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PealClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PealClient")
+            .field("user", &self.inner.user.uid)
+            .field("device", &self.inner.device_id)
+            .finish()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) token: String,
+    pub(crate) device_id: DeviceId,
+    pub(crate) user: Party,
+    listeners: Mutex<Vec<(String, Arc<dyn CallListener>)>>,
+    subscribers: Mutex<Vec<mpsc::UnboundedSender<ClientEvent>>>,
+    /// Calls this device believes live, for reconciling a snapshot.
+    pub(crate) known: Mutex<HashMap<SessionId, Known>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(t) = lock(&self.task).take() {
+            t.abort();
+        }
+    }
+}
+
+fn unreachable(e: reqwest::Error) -> ClientError {
+    ClientError::Unreachable(e.without_url().to_string())
+}
+
+/// Sends a request and decodes `T`, or the server's typed error.
+pub(crate) async fn send<T: DeserializeOwned>(
+    req: reqwest::RequestBuilder,
+) -> Result<T, ClientError> {
+    let resp = req
+        .timeout(REQUEST_TIMEOUT)
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(unreachable)?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Protocol(format!("unexpected answer: {e}")));
+    }
+    match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
+        Ok(env) if env.error.code == ErrorCode::Unauthorized => {
+            Err(ClientError::Unauthorized(env.error.message))
+        }
+        Ok(env) => Err(ClientError::Refused(env.error)),
+        Err(_) => Err(ClientError::Protocol(format!(
+            "HTTP {status} without an error body"
+        ))),
+    }
+}
+
+impl Inner {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Delivers one event: bookkeeping, listeners, streams — in that order.
+    pub(crate) fn emit(&self, ev: ClientEvent) {
+        if let ClientEvent::Call(e) = &ev {
+            {
+                let mut known = lock(&self.known);
+                let id = e.call.session_id.clone();
+                match e.event {
+                    EventKind::IncomingCallReceived => {
+                        known.insert(
+                            id,
+                            Known {
+                                ringing: true,
+                                outgoing: false,
+                                answered: false,
+                            },
+                        );
+                    }
+                    EventKind::OutgoingCallAccepted => {
+                        known
+                            .entry(id)
+                            .or_insert(Known {
+                                ringing: false,
+                                outgoing: true,
+                                answered: false,
+                            })
+                            .answered = true;
+                    }
+                    EventKind::ParticipantJoined | EventKind::ParticipantLeft => {}
+                    EventKind::IncomingCallCancelled
+                    | EventKind::CallEndedMessageReceived
+                    | EventKind::OutgoingCallRejected => {
+                        known.remove(&id);
+                    }
+                }
+                debug_assert!(!is_terminal(e.event) || !known.contains_key(&e.call.session_id));
+            }
+            let listeners: Vec<Arc<dyn CallListener>> = lock(&self.listeners)
+                .iter()
+                .map(|(_, l)| l.clone())
+                .collect();
+            for l in listeners {
+                dispatch(l.as_ref(), e);
+            }
+        }
+        lock(&self.subscribers).retain(|tx| tx.send(ev.clone()).is_ok());
+    }
+
+    /// Records what our own action did to a call.
+    fn note_own(&self, call: &CallInfo) {
+        let mut known = lock(&self.known);
+        if !call.status.is_live() {
+            known.remove(&call.session_id);
+            return;
+        }
+        let me = call.participants.iter().find(|p| p.uid == self.user.uid);
+        let outgoing = me.is_some_and(|p| p.role == Role::Caller);
+        let in_call = me.is_some_and(|p| p.state == peal_proto::wire::ParticipantState::Joined);
+        if in_call {
+            known.insert(
+                call.session_id.clone(),
+                Known {
+                    ringing: false,
+                    outgoing,
+                    answered: call.status == peal_proto::wire::Status::Ongoing,
+                },
+            );
+        } else {
+            known.remove(&call.session_id);
+        }
+    }
+}
+
+impl PealClient {
+    /// Signs in, opens the event connection and returns once it has caught up,
+    /// so nothing that happens after this returns can be missed.
+    pub async fn connect(config: ClientConfig) -> Result<PealClient, ClientError> {
+        let base = config.server.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Protocol(format!(
+                "server must be an http:// or https:// URL, not {base:?}"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let login: LoginResponse = send(http.post(format!("{base}/v1/login")).json(
+            &serde_json::json!({
+                "uid": config.uid, "password": config.password, "device": config.device,
+            }),
+        ))
+        .await?;
+        let inner = Arc::new(Inner {
+            http,
+            base,
+            token: login.token,
+            device_id: login.device_id,
+            user: login.user,
+            listeners: Mutex::new(Vec::new()),
+            subscribers: Mutex::new(Vec::new()),
+            known: Mutex::new(HashMap::new()),
+            task: Mutex::new(None),
+        });
+        let (handle, ready) = stream::spawn(&inner);
+        *lock(&inner.task) = Some(handle);
+        match tokio::time::timeout(REQUEST_TIMEOUT, ready).await {
+            Ok(Ok(Ok(()))) => Ok(PealClient { inner }),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(_)) => Err(ClientError::Unreachable(
+                "the event connection ended before it was ready".into(),
+            )),
+            Err(_) => Err(ClientError::Unreachable(
+                "the event connection did not open in time".into(),
+            )),
+        }
+    }
+
+    /// The signed-in user.
+    pub fn user(&self) -> &Party {
+        &self.inner.user
+    }
+
+    pub fn user_id(&self) -> &UserId {
+        &self.inner.user.uid
+    }
+
+    pub fn device_id(&self) -> &DeviceId {
+        &self.inner.device_id
+    }
+
+    /// Registers a listener under `id` (replacing one with the same id).
+    pub fn add_call_listener(&self, id: &str, listener: Arc<dyn CallListener>) {
+        let mut l = lock(&self.inner.listeners);
+        l.retain(|(k, _)| k != id);
+        l.push((id.to_owned(), listener));
+    }
+
+    pub fn remove_call_listener(&self, id: &str) {
+        lock(&self.inner.listeners).retain(|(k, _)| k != id);
+    }
+
+    /// Every event from now on, in order, as a `Stream`.
+    pub fn events(&self) -> EventStream {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.inner.subscribers).push(tx);
+        EventStream { rx }
+    }
+
+    async fn call_action(&self, req: reqwest::RequestBuilder) -> Result<CallInfo, ClientError> {
+        let r: CallResponse = send(req.bearer_auth(&self.inner.token)).await?;
+        self.inner.note_own(&r.call);
+        Ok(r.call)
+    }
+
+    /// Places a call. Calling someone who is calling you answers their call (glare).
+    pub async fn initiate_call(&self, call: Call) -> Result<CallInfo, ClientError> {
+        let body = serde_json::json!({
+            "receiver": call.receiver, "receiver_type": call.receiver_type, "call_type": call.call_type, "timeout": call.timeout,
+        });
+        self.call_action(
+            self.inner
+                .http
+                .post(self.inner.url("/v1/calls"))
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn accept_call(&self, session_id: &SessionId) -> Result<CallInfo, ClientError> {
+        self.call_action(
+            self.inner
+                .http
+                .post(self.inner.url(&format!("/v1/calls/{session_id}/accept"))),
+        )
+        .await
+    }
+
+    /// Declines (`Rejected`, `Busy`) or, for the caller, cancels (`Cancelled`).
+    pub async fn reject_call(
+        &self,
+        session_id: &SessionId,
+        status: RejectStatus,
+    ) -> Result<CallInfo, ClientError> {
+        let req = self
+            .inner
+            .http
+            .post(self.inner.url(&format!("/v1/calls/{session_id}/reject")))
+            .json(&serde_json::json!({ "status": status }));
+        self.call_action(req).await
+    }
+
+    /// Cancels your call before it is answered.
+    pub async fn cancel_call(&self, session_id: &SessionId) -> Result<CallInfo, ClientError> {
+        self.reject_call(session_id, RejectStatus::Cancelled).await
+    }
+
+    /// Ends an ongoing call (leaves it, in a group).
+    pub async fn end_call(&self, session_id: &SessionId) -> Result<CallInfo, ClientError> {
+        self.call_action(
+            self.inner
+                .http
+                .post(self.inner.url(&format!("/v1/calls/{session_id}/end"))),
+        )
+        .await
+    }
+
+    pub async fn get_call(&self, session_id: &SessionId) -> Result<CallInfo, ClientError> {
+        let r: CallResponse = send(
+            self.inner
+                .http
+                .get(self.inner.url(&format!("/v1/calls/{session_id}")))
+                .bearer_auth(&self.inner.token),
+        )
+        .await?;
+        Ok(r.call)
+    }
+
+    /// Your calls, newest first.
+    pub async fn history(&self, limit: u32) -> Result<Vec<HistoryEntry>, ClientError> {
+        send(
+            self.inner
+                .http
+                .get(self.inner.url(&format!("/v1/history?limit={limit}")))
+                .bearer_auth(&self.inner.token),
+        )
+        .await
+    }
+
+    pub async fn contacts(&self) -> Result<Vec<Contact>, ClientError> {
+        send(
+            self.inner
+                .http
+                .get(self.inner.url("/v1/contacts"))
+                .bearer_auth(&self.inner.token),
+        )
+        .await
+    }
+
+    pub async fn groups(&self) -> Result<Vec<GroupInfo>, ClientError> {
+        send(
+            self.inner
+                .http
+                .get(self.inner.url("/v1/groups"))
+                .bearer_auth(&self.inner.token),
+        )
+        .await
+    }
+
+    /// Revokes this device's token and closes the event connection.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        let resp = self
+            .inner
+            .http
+            .post(self.inner.url("/v1/logout"))
+            .bearer_auth(&self.inner.token)
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        self.close();
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(ClientError::Protocol(format!(
+                "logout answered HTTP {}",
+                resp.status()
+            )))
+        }
+    }
+
+    /// Closes the event connection now.
+    pub fn close(&self) {
+        if let Some(t) = lock(&self.inner.task).take() {
+            t.abort();
+        }
+    }
+}
