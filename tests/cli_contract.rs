@@ -117,9 +117,19 @@ fn start_server() -> Server {
 }
 
 fn peal(server: &Server, user: &str) -> Command {
+    peal_with(server, user, "pw")
+}
+
+fn peal_with(server: &Server, user: &str, password: &str) -> Command {
     let mut c = Command::new(bin("peal"));
-    c.env_remove("PEAL_DEVICE")
-        .args(["--server", &server.url, "--user", user, "--password", "pw"]);
+    c.env_remove("PEAL_DEVICE").args([
+        "--server",
+        &server.url,
+        "--user",
+        user,
+        "--password",
+        password,
+    ]);
     c
 }
 
@@ -365,8 +375,8 @@ fn one_shot_commands_and_errors_follow_the_exit_code_contract() {
     assert_eq!(uids, ["bob", "carol"]);
 
     // 4: authentication failed
-    let out = peal(&s, "alice")
-        .args(["--password", "wrong", "contacts"])
+    let out = peal_with(&s, "alice", "wrong")
+        .arg("contacts")
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(4));

@@ -1,1 +1,461 @@
-fn main() {}
+//! `peal`: scripted calls from the command line. Every output line is JSON;
+//! errors are one JSON line on stderr. Exit codes: 0 done (whatever the call's
+//! outcome), 2 usage, 3 server unreachable, 4 authentication failed, 5 refused.
+
+use clap::{Args, Parser, Subcommand};
+use futures_util::StreamExt;
+use peal_client::{
+    Call, CallInfo, CallType, ClientConfig, ClientError, ClientEvent, EventKind, PealClient,
+    ReceiverType, RejectStatus,
+};
+use peal_proto::wire::Status;
+use peal_proto::SessionId;
+use rand::Rng;
+use serde_json::json;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "peal", version, about = "Peal calls from the command line")]
+struct Cli {
+    /// Server URL.
+    #[arg(
+        long,
+        env = "PEAL_SERVER",
+        default_value = "http://127.0.0.1:7300",
+        global = true
+    )]
+    server: String,
+    /// User id to sign in as.
+    #[arg(long, env = "PEAL_USER", global = true)]
+    user: Option<String>,
+    #[arg(long, env = "PEAL_PASSWORD", global = true, hide_env_values = true)]
+    password: Option<String>,
+    /// Device name; the same name is the same device. Default: a new device for this process.
+    #[arg(long, env = "PEAL_DEVICE", global = true)]
+    device: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print every event, one JSON line each, until killed.
+    Listen,
+    /// Call a user (or a group with --group) and print the call's events.
+    Call {
+        uid: String,
+        /// UID is a group id.
+        #[arg(long)]
+        group: bool,
+        /// Audio only (default: video).
+        #[arg(long)]
+        audio: bool,
+        /// Ring timeout in seconds (5-180).
+        #[arg(long)]
+        timeout: Option<u32>,
+        /// Cancel if still ringing after this many milliseconds.
+        #[arg(long, value_name = "MS")]
+        cancel_after: Option<u64>,
+        /// Hang up this many milliseconds after the call is answered.
+        #[arg(long, value_name = "MS")]
+        hangup_after: Option<u64>,
+    },
+    /// Wait for the first incoming call and answer it (default: --accept).
+    Answer {
+        #[command(flatten)]
+        how: AnswerHow,
+        /// Wait this many milliseconds after it rings before answering.
+        #[arg(long, value_name = "MS", default_value_t = 0)]
+        after: u64,
+        /// Hang up this many milliseconds after accepting.
+        #[arg(long, value_name = "MS")]
+        hangup_after: Option<u64>,
+    },
+    /// Accept a ringing call.
+    Accept { session_id: String },
+    /// Decline a ringing call.
+    Reject {
+        session_id: String,
+        /// Decline as busy.
+        #[arg(long)]
+        busy: bool,
+    },
+    /// Cancel your call before it is answered.
+    Cancel { session_id: String },
+    /// End (or leave) an ongoing call.
+    End { session_id: String },
+    /// Your calls, newest first.
+    History {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Everyone you can call, with presence.
+    Contacts,
+}
+
+#[derive(Args, Clone, Copy)]
+#[group(multiple = false)]
+struct AnswerHow {
+    #[arg(long)]
+    accept: bool,
+    #[arg(long)]
+    reject: bool,
+    #[arg(long)]
+    busy: bool,
+    /// Let it ring; report how it ends.
+    #[arg(long)]
+    ignore: bool,
+}
+
+/// A failure, as the contract prints it.
+struct Failure {
+    code: String,
+    message: String,
+    exit: u8,
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        let (code, message) = e.body();
+        Failure {
+            code,
+            message,
+            exit: e.exit_code() as u8,
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: "bad_request".into(),
+        message: message.into(),
+        exit: 2,
+    }
+}
+
+fn print(v: serde_json::Value) {
+    println!("{v}");
+}
+
+fn print_event(e: &peal_client::Event) {
+    print(serde_json::to_value(e).unwrap_or_default());
+}
+
+fn print_final(call: &CallInfo) {
+    print(json!({"event": "final", "call": call}));
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let msg = e.to_string();
+            let first = msg
+                .lines()
+                .next()
+                .unwrap_or("usage error")
+                .trim_start_matches("error: ")
+                .to_owned();
+            eprintln!(
+                "{}",
+                json!({"error": {"code": "bad_request", "message": first}})
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!(
+                "{}",
+                json!({"error": {"code": f.code, "message": f.message}})
+            );
+            ExitCode::from(f.exit)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let user = cli
+        .user
+        .ok_or_else(|| usage("--user (or PEAL_USER) is required"))?;
+    let password = cli
+        .password
+        .ok_or_else(|| usage("--password (or PEAL_PASSWORD) is required"))?;
+    let generated = cli.device.is_none();
+    let device = cli
+        .device
+        .unwrap_or_else(|| format!("cli-{:08x}", rand::thread_rng().gen::<u32>()));
+    let config = ClientConfig::new(cli.server, user, password, device);
+    let needs_events = matches!(
+        cli.command,
+        Command::Listen | Command::Call { .. } | Command::Answer { .. }
+    );
+    let client = if needs_events {
+        PealClient::connect(config).await?
+    } else {
+        PealClient::sign_in(config).await?
+    };
+    let result = command(&client, cli.command).await;
+    if generated {
+        // A device made up for this process goes away with it.
+        let _ = client.logout().await;
+    }
+    result
+}
+
+fn sid(s: &str) -> SessionId {
+    SessionId(s.to_owned())
+}
+
+async fn command(client: &PealClient, cmd: Command) -> Result<(), Failure> {
+    match cmd {
+        Command::Listen => {
+            let mut events = client.events();
+            loop {
+                tokio::select! {
+                    e = events.next() => match e {
+                        Some(ClientEvent::Call(e)) => print_event(&e),
+                        Some(ClientEvent::Connection(_)) => {}
+                        None => return Ok(()),
+                    },
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                }
+            }
+        }
+        Command::Call {
+            uid,
+            group,
+            audio,
+            timeout,
+            cancel_after,
+            hangup_after,
+        } => {
+            let rt = if group {
+                ReceiverType::Group
+            } else {
+                ReceiverType::User
+            };
+            let ct = if audio {
+                CallType::Audio
+            } else {
+                CallType::Video
+            };
+            let mut call = Call::new(uid, rt, ct);
+            call.timeout = timeout;
+            place(client, call, cancel_after, hangup_after).await
+        }
+        Command::Answer {
+            how,
+            after,
+            hangup_after,
+        } => answer(client, how, after, hangup_after).await,
+        Command::Accept { session_id } => one(client.accept_call(&sid(&session_id)).await),
+        Command::Reject { session_id, busy } => {
+            let status = if busy {
+                RejectStatus::Busy
+            } else {
+                RejectStatus::Rejected
+            };
+            one(client.reject_call(&sid(&session_id), status).await)
+        }
+        Command::Cancel { session_id } => one(client.cancel_call(&sid(&session_id)).await),
+        Command::End { session_id } => one(client.end_call(&sid(&session_id)).await),
+        Command::History { limit } => {
+            for h in client.history(limit.clamp(1, 1000)).await? {
+                print(serde_json::to_value(&h).unwrap_or_default());
+            }
+            Ok(())
+        }
+        Command::Contacts => {
+            for c in client.contacts().await? {
+                print(json!({"uid": c.uid, "name": c.name, "presence": c.presence}));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn one(r: Result<CallInfo, ClientError>) -> Result<(), Failure> {
+    print(json!({ "call": r? }));
+    Ok(())
+}
+
+/// Sleeps until `at` if set, forever otherwise.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn after_ms(ms: Option<u64>) -> Option<tokio::time::Instant> {
+    ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms))
+}
+
+/// Whether this event ends the call for this device.
+fn ends_it(kind: EventKind) -> bool {
+    peal_client::resume::is_terminal(kind)
+}
+
+async fn place(
+    client: &PealClient,
+    call: Call,
+    cancel_after: Option<u64>,
+    hangup_after: Option<u64>,
+) -> Result<(), Failure> {
+    let mut events = client.events();
+    let mut current = client.initiate_call(call).await?;
+    let id = current.session_id.clone();
+    print(json!({"event": "initiated", "call": current}));
+    let mut cancel_at = if current.status == Status::Initiated {
+        after_ms(cancel_after)
+    } else {
+        None
+    };
+    // Glare: our call answered theirs, so we are in a call already.
+    let mut hangup_at = if current.status == Status::Ongoing {
+        after_ms(hangup_after)
+    } else {
+        None
+    };
+    // Busy at once: the rejection event is on its way; wait briefly for it.
+    let finished_at = if current.status.is_live() {
+        None
+    } else {
+        after_ms(Some(2_000))
+    };
+    loop {
+        tokio::select! {
+            e = events.next() => match e {
+                Some(ClientEvent::Call(e)) if e.call.session_id == id => {
+                    print_event(&e);
+                    current = e.call.clone();
+                    if ends_it(e.event) {
+                        print_final(&current);
+                        return Ok(());
+                    }
+                    if e.event == EventKind::OutgoingCallAccepted {
+                        cancel_at = None;
+                        hangup_at = after_ms(hangup_after);
+                    }
+                }
+                Some(_) => {}
+                None => return Err(ClientError::Unreachable("event stream ended".into()).into()),
+            },
+            () = until(cancel_at) => {
+                cancel_at = None;
+                match client.cancel_call(&id).await {
+                    Ok(c) => { print_final(&c); return Ok(()); }
+                    // The answer won the race: carry on as an answered call.
+                    Err(e) if e.code() == Some(peal_client::ErrorCode::InvalidState) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            () = until(hangup_at) => {
+                hangup_at = None;
+                match client.end_call(&id).await {
+                    Ok(c) => { print_final(&c); return Ok(()); }
+                    Err(e) if e.code() == Some(peal_client::ErrorCode::InvalidState) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            () = until(finished_at) => {
+                print_final(&current);
+                return Ok(());
+            }
+            _ = tokio::signal::ctrl_c() => {
+                let r = if current.status == Status::Initiated { client.cancel_call(&id).await } else { client.end_call(&id).await };
+                if let Ok(c) = r { print_final(&c); }
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn answer(
+    client: &PealClient,
+    how: AnswerHow,
+    after: u64,
+    hangup_after: Option<u64>,
+) -> Result<(), Failure> {
+    let mut events = client.events();
+    // The first incoming call is the one we act on.
+    let mut current = loop {
+        tokio::select! {
+            e = events.next() => match e {
+                Some(ClientEvent::Call(e)) if e.event == EventKind::IncomingCallReceived => {
+                    print_event(&e);
+                    break e.call;
+                }
+                Some(_) => {}
+                None => return Err(ClientError::Unreachable("event stream ended".into()).into()),
+            },
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    };
+    let id = current.session_id.clone();
+    let mut act_at = if how.ignore {
+        None
+    } else {
+        after_ms(Some(after))
+    };
+    let mut hangup_at = None;
+    loop {
+        tokio::select! {
+            e = events.next() => match e {
+                Some(ClientEvent::Call(e)) if e.call.session_id == id => {
+                    print_event(&e);
+                    current = e.call.clone();
+                    if ends_it(e.event) {
+                        print_final(&current);
+                        return Ok(());
+                    }
+                }
+                Some(_) => {}
+                None => return Err(ClientError::Unreachable("event stream ended".into()).into()),
+            },
+            () = until(act_at) => {
+                act_at = None;
+                let r = if how.reject {
+                    client.reject_call(&id, RejectStatus::Rejected).await
+                } else if how.busy {
+                    client.reject_call(&id, RejectStatus::Busy).await
+                } else {
+                    client.accept_call(&id).await
+                };
+                match r {
+                    Ok(c) if c.status.is_live() => {
+                        current = c;
+                        hangup_at = after_ms(hangup_after);
+                    }
+                    Ok(c) => { print_final(&c); return Ok(()); }
+                    // Too late (cancelled, answered elsewhere): the event saying so follows.
+                    Err(e) if e.code() == Some(peal_client::ErrorCode::InvalidState) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            () = until(hangup_at) => {
+                hangup_at = None;
+                match client.end_call(&id).await {
+                    Ok(c) => { print_final(&c); return Ok(()); }
+                    Err(e) if e.code() == Some(peal_client::ErrorCode::InvalidState) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                if current.status == Status::Ongoing {
+                    if let Ok(c) = client.end_call(&id).await { print_final(&c); }
+                }
+                return Ok(());
+            }
+        }
+    }
+}

@@ -120,7 +120,15 @@ impl Drop for Inner {
 }
 
 fn unreachable(e: reqwest::Error) -> ClientError {
-    ClientError::Unreachable(e.without_url().to_string())
+    // reqwest's own text is "error sending request"; the cause says why.
+    let mut msg = e.without_url().to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    ClientError::Unreachable(msg)
 }
 
 /// Sends a request and decodes `T`, or the server's typed error.
@@ -230,6 +238,25 @@ impl PealClient {
     /// Signs in, opens the event connection and returns once it has caught up,
     /// so nothing that happens after this returns can be missed.
     pub async fn connect(config: ClientConfig) -> Result<PealClient, ClientError> {
+        let client = PealClient::sign_in(config).await?;
+        let inner = &client.inner;
+        let (handle, ready) = stream::spawn(inner);
+        *lock(&inner.task) = Some(handle);
+        match tokio::time::timeout(REQUEST_TIMEOUT, ready).await {
+            Ok(Ok(Ok(()))) => Ok(client),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(_)) => Err(ClientError::Unreachable(
+                "the event connection ended before it was ready".into(),
+            )),
+            Err(_) => Err(ClientError::Unreachable(
+                "the event connection did not open in time".into(),
+            )),
+        }
+    }
+
+    /// Signs in for requests only, without the event connection (no events,
+    /// nothing rings): for one-shot actions such as `peal accept ID`.
+    pub async fn sign_in(config: ClientConfig) -> Result<PealClient, ClientError> {
         let base = config.server.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::Protocol(format!(
@@ -257,18 +284,7 @@ impl PealClient {
             known: Mutex::new(HashMap::new()),
             task: Mutex::new(None),
         });
-        let (handle, ready) = stream::spawn(&inner);
-        *lock(&inner.task) = Some(handle);
-        match tokio::time::timeout(REQUEST_TIMEOUT, ready).await {
-            Ok(Ok(Ok(()))) => Ok(PealClient { inner }),
-            Ok(Ok(Err(e))) => Err(e),
-            Ok(Err(_)) => Err(ClientError::Unreachable(
-                "the event connection ended before it was ready".into(),
-            )),
-            Err(_) => Err(ClientError::Unreachable(
-                "the event connection did not open in time".into(),
-            )),
-        }
+        Ok(PealClient { inner })
     }
 
     /// The signed-in user.
