@@ -121,7 +121,8 @@ impl Drop for Inner {
 
 fn unreachable(e: reqwest::Error) -> ClientError {
     // reqwest's own text is "error sending request"; the cause says why.
-    let mut msg = e.without_url().to_string();
+    let e = e.without_url();
+    let mut msg = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         msg.push_str(": ");
