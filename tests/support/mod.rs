@@ -437,3 +437,59 @@ pub fn assert_code<T: std::fmt::Debug>(r: Result<T, ErrorBody>, code: ErrorCode)
         }
     }
 }
+
+/// A TCP proxy in front of the server that a test can cut: every connection
+/// through it drops at once, and new ones are refused while it is blocked.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    state: Arc<std::sync::Mutex<ProxyState>>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    blocked: bool,
+    pipes: Vec<JoinHandle<()>>,
+}
+
+impl Proxy {
+    pub async fn start(target: SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let state = Arc::new(std::sync::Mutex::new(ProxyState::default()));
+        let st = state.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut guard = st.lock().unwrap_or_else(|p| p.into_inner());
+                if guard.blocked {
+                    drop(inbound);
+                    continue;
+                }
+                guard.pipes.push(tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                }));
+            }
+        });
+        Proxy { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Drops every connection now and refuses new ones until [`Proxy::heal`].
+    pub fn cut(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.blocked = true;
+        for p in s.pipes.drain(..) {
+            p.abort();
+        }
+    }
+
+    pub fn heal(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).blocked = false;
+    }
+}

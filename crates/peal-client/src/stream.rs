@@ -182,25 +182,43 @@ async fn session(
     }
     cursor.epoch = Some(epoch);
 
-    // Catch up.
+    // Catch up. The connection state is reported first, then what was missed.
     let mut replay: Vec<(u64, Event)> = Vec::new();
-    let state = loop {
+    let first = ready.is_some();
+    let report = |state: ConnectionState, ready: &mut Option<Ready>| {
+        if let Some(tx) = ready.take() {
+            let _ = tx.send(Ok(()));
+        }
+        inner.emit(ClientEvent::Connection(if first {
+            ConnectionState::Connected
+        } else {
+            state
+        }));
+    };
+    loop {
         match next_frame(&mut ws, patience).await? {
             Some(ServerFrame::Event { seq, event }) => replay.push((seq, event)),
             Some(ServerFrame::Resumed { last_seq }) => {
                 let replayed = replay.len();
+                report(ConnectionState::Resumed { replayed }, ready);
                 for (seq, e) in collapse_replay(std::mem::take(&mut replay)) {
                     if seq > cursor.seq {
                         inner.emit(ClientEvent::Call(e));
                     }
                 }
                 cursor.seq = cursor.seq.max(last_seq);
-                break ConnectionState::Resumed { replayed };
+                break;
             }
             Some(ServerFrame::Snapshot { last_seq, calls }) => {
                 cursor.seq = last_seq;
+                report(
+                    ConnectionState::Snapshot {
+                        live_calls: calls.clone(),
+                    },
+                    ready,
+                );
                 catch_up_from_snapshot(inner, &calls).await;
-                break ConnectionState::Snapshot { live_calls: calls };
+                break;
             }
             Some(ServerFrame::Error { code, message }) => {
                 tracing::warn!(%code, %message, "server error frame")
@@ -212,16 +230,7 @@ async fn session(
                 ))
             }
         }
-    };
-    let first = ready.is_some();
-    if let Some(tx) = ready.take() {
-        let _ = tx.send(Ok(()));
     }
-    inner.emit(ClientEvent::Connection(if first {
-        ConnectionState::Connected
-    } else {
-        state
-    }));
 
     // Live.
     loop {

@@ -1,0 +1,307 @@
+//! The Rust SDK against a real server: the seed's listener API, the event
+//! stream, and resume across a cut connection (a TCP proxy the test cuts).
+
+use futures_util::StreamExt;
+use peal_client::{
+    Call, CallListener, CallType, ClientConfig, ClientError, ClientEvent, ConnectionState,
+    ErrorCode, Event, EventKind, PealClient, Reason, ReceiverType, Status,
+};
+use peal_tests::{Proxy, TestServer, PASSWORD};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<(&'static str, Event)>>);
+
+impl Recorder {
+    fn names(&self) -> Vec<&'static str> {
+        self.0.lock().unwrap().iter().map(|(n, _)| *n).collect()
+    }
+}
+
+impl CallListener for Recorder {
+    fn on_incoming_call_received(&self, e: &Event) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(("incoming_call_received", e.clone()));
+    }
+    fn on_outgoing_call_accepted(&self, e: &Event) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(("outgoing_call_accepted", e.clone()));
+    }
+    fn on_outgoing_call_rejected(&self, e: &Event) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(("outgoing_call_rejected", e.clone()));
+    }
+    fn on_incoming_call_cancelled(&self, e: &Event) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(("incoming_call_cancelled", e.clone()));
+    }
+    fn on_call_ended_message_received(&self, e: &Event) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(("call_ended_message_received", e.clone()));
+    }
+}
+
+async fn client(server: &str, uid: &str, device: &str) -> PealClient {
+    PealClient::connect(ClientConfig::new(server, uid, PASSWORD, device))
+        .await
+        .expect("connects")
+}
+
+/// The next call event on a stream, within 10 s.
+async fn next_call(events: &mut peal_client::EventStream) -> Event {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("an event in time")
+        {
+            Some(ClientEvent::Call(e)) => return e,
+            Some(ClientEvent::Connection(_)) => {}
+            None => panic!("stream ended"),
+        }
+    }
+}
+
+/// Waits for the stream to report it is back after a cut.
+async fn back(events: &mut peal_client::EventStream) -> ConnectionState {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(15), events.next())
+            .await
+            .expect("reconnect in time")
+        {
+            Some(ClientEvent::Connection(
+                s @ (ConnectionState::Resumed { .. } | ConnectionState::Snapshot { .. }),
+            )) => return s,
+            Some(_) => {}
+            None => panic!("stream ended"),
+        }
+    }
+}
+
+async fn eventually(what: &str, f: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+#[tokio::test]
+async fn listeners_hear_the_five_callbacks_of_the_seed_sdk() {
+    let s = TestServer::start().await;
+    let alice = client(&s.base, "alice", "laptop").await;
+    let bob = client(&s.base, "bob", "laptop").await;
+    let (a, b) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+    alice.add_call_listener("rec", a.clone());
+    bob.add_call_listener("rec", b.clone());
+
+    // ring → accept → end
+    let call = alice
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Video))
+        .await
+        .unwrap();
+    eventually("bob rings", || b.names() == ["incoming_call_received"]).await;
+    bob.accept_call(&call.session_id).await.unwrap();
+    eventually("alice hears accepted", || {
+        a.names() == ["outgoing_call_accepted"]
+    })
+    .await;
+    alice.end_call(&call.session_id).await.unwrap();
+    eventually("bob hears ended", || {
+        b.names().last() == Some(&"call_ended_message_received")
+    })
+    .await;
+
+    // ring → reject
+    let call = alice
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Audio))
+        .await
+        .unwrap();
+    eventually("bob rings again", || b.names().len() == 3).await;
+    bob.reject_call(&call.session_id, peal_client::RejectStatus::Rejected)
+        .await
+        .unwrap();
+    eventually("alice hears rejected", || {
+        a.names().last() == Some(&"outgoing_call_rejected")
+    })
+    .await;
+
+    // ring → cancel
+    let call = alice
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Audio).timeout(30))
+        .await
+        .unwrap();
+    eventually("bob rings a third time", || b.names().len() == 4).await;
+    alice.cancel_call(&call.session_id).await.unwrap();
+    eventually("bob hears cancelled", || {
+        b.names().last() == Some(&"incoming_call_cancelled")
+    })
+    .await;
+    let last = b.0.lock().unwrap().last().unwrap().1.clone();
+    assert_eq!(last.reason, Some(Reason::Cancelled));
+
+    // A removed listener hears nothing more.
+    bob.remove_call_listener("rec");
+    alice
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Audio))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(b.names().len(), 5);
+}
+
+#[tokio::test]
+async fn sdk_errors_are_typed() {
+    let s = TestServer::start().await;
+    let e = PealClient::connect(ClientConfig::new(&s.base, "alice", "wrong", "x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Unauthorized(_)), "{e:?}");
+    assert_eq!(e.exit_code(), 4);
+    let alice = client(&s.base, "alice", "laptop").await;
+    let e = alice
+        .initiate_call(Call::new("alice", ReceiverType::User, CallType::Audio))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::CallingSelf));
+    assert_eq!(e.exit_code(), 5);
+    let dead = PealClient::connect(ClientConfig::new(
+        "http://127.0.0.1:9",
+        "alice",
+        PASSWORD,
+        "x",
+    ))
+    .await
+    .unwrap_err();
+    assert!(matches!(dead, ClientError::Unreachable(_)), "{dead:?}");
+    assert_eq!(dead.exit_code(), 3);
+}
+
+#[tokio::test]
+async fn a_ring_during_a_cut_connection_arrives_once_after_the_sdk_resumes() {
+    let s = TestServer::start().await;
+    let proxy = Proxy::start(s.addr).await;
+    let alice = client(&s.base, "alice", "laptop").await;
+    let bob = client(&proxy.url(), "bob", "laptop").await;
+    let mut events = bob.events();
+
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let call = alice
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Video))
+        .await
+        .unwrap();
+    proxy.heal();
+    assert_eq!(
+        back(&mut events).await,
+        ConnectionState::Resumed { replayed: 1 }
+    );
+    let e = next_call(&mut events).await;
+    assert_eq!(
+        (e.event, &e.call.session_id),
+        (EventKind::IncomingCallReceived, &call.session_id)
+    );
+
+    // Exactly once: the next thing bob hears is the cancel.
+    alice.cancel_call(&call.session_id).await.unwrap();
+    assert_eq!(
+        next_call(&mut events).await.event,
+        EventKind::IncomingCallCancelled
+    );
+}
+
+#[tokio::test]
+async fn the_sdk_never_rings_for_a_call_that_ended_while_it_was_cut_off() {
+    let s = TestServer::start().await;
+    let proxy = Proxy::start(s.addr).await;
+    let alice = client(&s.base, "alice", "laptop").await;
+    let bob = client(&proxy.url(), "bob", "laptop").await;
+    let rec = Arc::new(Recorder::default());
+    bob.add_call_listener("rec", rec.clone());
+    let mut events = bob.events();
+
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let gone = alice
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Video))
+        .await
+        .unwrap();
+    alice.cancel_call(&gone.session_id).await.unwrap();
+    proxy.heal();
+    assert_eq!(
+        back(&mut events).await,
+        ConnectionState::Resumed { replayed: 2 }
+    );
+
+    let next = alice
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Video))
+        .await
+        .unwrap();
+    let e = next_call(&mut events).await;
+    assert_eq!(
+        e.call.session_id, next.session_id,
+        "the cancelled call never rang"
+    );
+    assert_eq!(rec.names(), ["incoming_call_received"]);
+}
+
+#[tokio::test]
+async fn after_the_resume_window_a_snapshot_rings_for_live_calls_and_ends_vanished_ones() {
+    let s = TestServer::start_with(|c| c.ring_timeout_secs = 120).await;
+    let proxy = Proxy::start(s.addr).await;
+    let alice = client(&s.base, "alice", "laptop").await;
+    let carol = client(&s.base, "carol", "laptop").await;
+    let bob = client(&proxy.url(), "bob", "laptop").await;
+    let mut events = bob.events();
+
+    // Bob hears carol's call ring, then loses his connection.
+    let carols = carol
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Video))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_call(&mut events).await.event,
+        EventKind::IncomingCallReceived
+    );
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // While he is away: carol gives up, alice calls.
+    carol.cancel_call(&carols.session_id).await.unwrap();
+    let alices = alice
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Audio))
+        .await
+        .unwrap();
+    s.clock.advance(31_000); // past the resume window: the server forgets bob's buffer
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    proxy.heal();
+    let ConnectionState::Snapshot { live_calls } = back(&mut events).await else {
+        panic!("expected a snapshot")
+    };
+    assert_eq!(live_calls.len(), 1);
+
+    let mut seen = vec![next_call(&mut events).await, next_call(&mut events).await];
+    seen.sort_by_key(|e| e.event == EventKind::IncomingCallReceived);
+    assert_eq!(
+        (seen[0].event, &seen[0].call.session_id),
+        (EventKind::IncomingCallCancelled, &carols.session_id)
+    );
+    assert_eq!(seen[0].reason, Some(Reason::Cancelled));
+    assert_eq!(seen[0].call.status, Status::Cancelled);
+    assert_eq!(
+        (seen[1].event, &seen[1].call.session_id),
+        (EventKind::IncomingCallReceived, &alices.session_id)
+    );
+    bob.accept_call(&alices.session_id).await.unwrap();
+}
