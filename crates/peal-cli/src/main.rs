@@ -305,6 +305,19 @@ fn ends_it(kind: EventKind) -> bool {
     peal_client::resume::is_terminal(kind)
 }
 
+/// Prints the final line when our own action ended the call. `Ok(false)`
+/// when it lost a race (cancelled vs answered…): the event saying so follows.
+fn concluded(r: Result<CallInfo, ClientError>) -> Result<bool, Failure> {
+    match r {
+        Ok(c) => {
+            print_final(&c);
+            Ok(true)
+        }
+        Err(e) if e.code() == Some(peal_client::ErrorCode::InvalidState) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn place(
     client: &PealClient,
     call: Call,
@@ -352,19 +365,15 @@ async fn place(
             },
             () = until(cancel_at) => {
                 cancel_at = None;
-                match client.cancel_call(&id).await {
-                    Ok(c) => { print_final(&c); return Ok(()); }
-                    // The answer won the race: carry on as an answered call.
-                    Err(e) if e.code() == Some(peal_client::ErrorCode::InvalidState) => {}
-                    Err(e) => return Err(e.into()),
+                // If the answer won the race, carry on as an answered call.
+                if concluded(client.cancel_call(&id).await)? {
+                    return Ok(());
                 }
             }
             () = until(hangup_at) => {
                 hangup_at = None;
-                match client.end_call(&id).await {
-                    Ok(c) => { print_final(&c); return Ok(()); }
-                    Err(e) if e.code() == Some(peal_client::ErrorCode::InvalidState) => {}
-                    Err(e) => return Err(e.into()),
+                if concluded(client.end_call(&id).await)? {
+                    return Ok(());
                 }
             }
             () = until(finished_at) => {
@@ -436,18 +445,14 @@ async fn answer(
                         current = c;
                         hangup_at = after_ms(hangup_after);
                     }
-                    Ok(c) => { print_final(&c); return Ok(()); }
-                    // Too late (cancelled, answered elsewhere): the event saying so follows.
-                    Err(e) if e.code() == Some(peal_client::ErrorCode::InvalidState) => {}
-                    Err(e) => return Err(e.into()),
+                    // Declined, or too late (cancelled, answered elsewhere: the event follows).
+                    r => if concluded(r)? { return Ok(()); },
                 }
             }
             () = until(hangup_at) => {
                 hangup_at = None;
-                match client.end_call(&id).await {
-                    Ok(c) => { print_final(&c); return Ok(()); }
-                    Err(e) if e.code() == Some(peal_client::ErrorCode::InvalidState) => {}
-                    Err(e) => return Err(e.into()),
+                if concluded(client.end_call(&id).await)? {
+                    return Ok(());
                 }
             }
             _ = tokio::signal::ctrl_c() => {

@@ -89,6 +89,36 @@ fn frame(f: &ServerFrame) -> Frame {
     }))
 }
 
+impl Inner {
+    /// Creates the session of `device` if it has none; `true` if it was created.
+    fn ensure_session(
+        &mut self,
+        user: &UserId,
+        device: &DeviceId,
+        disconnected_at: Option<Millis>,
+    ) -> bool {
+        if self.devices.contains_key(device) {
+            return false;
+        }
+        self.by_user
+            .entry(user.clone())
+            .or_default()
+            .push(device.clone());
+        let session = DeviceSession {
+            user: user.clone(),
+            next_seq: 1,
+            buffer: VecDeque::new(),
+            live: None,
+            disconnected_at,
+        };
+        self.devices.insert(device.clone(), session);
+        if let Some(t) = disconnected_at {
+            self.disconnected.insert((t, device.clone()));
+        }
+        true
+    }
+}
+
 impl Hub {
     pub fn new(epoch: String) -> Self {
         Hub {
@@ -120,24 +150,7 @@ impl Hub {
         let mut inner = self.lock();
         inner.next_conn += 1;
         let conn = inner.next_conn;
-        let fresh = !inner.devices.contains_key(device);
-        if fresh {
-            inner
-                .by_user
-                .entry(user.clone())
-                .or_default()
-                .push(device.clone());
-            inner.devices.insert(
-                device.clone(),
-                DeviceSession {
-                    user: user.clone(),
-                    next_seq: 1,
-                    buffer: VecDeque::new(),
-                    live: None,
-                    disconnected_at: None,
-                },
-            );
-        }
+        let fresh = inner.ensure_session(user, device, None);
         let epoch = self.epoch.clone();
         let Some(s) = inner.devices.get_mut(device) else {
             return (conn, Catchup::Snapshot);
@@ -202,24 +215,7 @@ impl Hub {
     /// Expects `device` back (after a restart it was in a live call): if it
     /// does not connect within the resume window it is reported lost.
     pub fn expect(&self, user: &UserId, device: &DeviceId, now: Millis) {
-        let mut inner = self.lock();
-        if !inner.devices.contains_key(device) {
-            inner
-                .by_user
-                .entry(user.clone())
-                .or_default()
-                .push(device.clone());
-            inner.devices.insert(
-                device.clone(),
-                DeviceSession {
-                    user: user.clone(),
-                    next_seq: 1,
-                    buffer: VecDeque::new(),
-                    live: None,
-                    disconnected_at: Some(now),
-                },
-            );
-        }
+        self.lock().ensure_session(user, device, Some(now));
     }
 
     /// When the next disconnected session runs out of its resume window.
