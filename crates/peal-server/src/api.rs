@@ -98,6 +98,7 @@ pub async fn login(
 }
 
 pub async fn logout(State(s): State<AppState>, a: Auth) -> Result<StatusCode, ApiError> {
+    s.tokens.forget(&a.token_hash);
     s.store.delete_token(a.token_hash).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -74,6 +74,50 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// Tokens seen recently, so a request costs no database round trip for its
+/// token. Entries live [`TOKEN_CACHE_MS`]; logout removes its entry at once.
+/// (A token revoked by another server node stays usable here for at most that long.)
+#[derive(Default)]
+pub struct TokenCache {
+    map: std::sync::Mutex<std::collections::HashMap<Vec<u8>, (TokenOwner, peal_proto::Millis)>>,
+}
+
+pub const TOKEN_CACHE_MS: i64 = 60_000;
+const TOKEN_CACHE_MAX: usize = 100_000;
+
+impl TokenCache {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<Vec<u8>, (TokenOwner, peal_proto::Millis)>,
+    > {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, hash: &[u8], now: peal_proto::Millis) -> Option<TokenOwner> {
+        self.lock()
+            .get(hash)
+            .filter(|(_, at)| now.since(*at) < TOKEN_CACHE_MS)
+            .map(|(o, _)| o.clone())
+    }
+
+    pub fn put(&self, hash: Vec<u8>, owner: TokenOwner, now: peal_proto::Millis) {
+        let mut map = self.lock();
+        if map.len() >= TOKEN_CACHE_MAX {
+            map.retain(|_, (_, at)| now.since(*at) < TOKEN_CACHE_MS);
+            if map.len() >= TOKEN_CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(hash, (owner, now));
+    }
+
+    pub fn forget(&self, hash: &[u8]) {
+        self.lock().remove(hash);
+    }
+}
+
 /// The bearer of a valid token; also enforces the per-device request rate.
 #[derive(Clone, Debug)]
 pub struct Auth {
@@ -97,11 +141,19 @@ impl FromRequestParts<AppState> for Auth {
             .filter(|t| !t.is_empty() && t.len() <= 256)
             .ok_or_else(ApiError::unauthorized)?;
         let hash = token_hash(token);
-        let owner = state
-            .store
-            .token_owner(hash.clone())
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
+        let now = state.clock.now();
+        let owner = match state.tokens.get(&hash, now) {
+            Some(o) => o,
+            None => {
+                let o = state
+                    .store
+                    .token_owner(hash.clone())
+                    .await?
+                    .ok_or_else(ApiError::unauthorized)?;
+                state.tokens.put(hash.clone(), o.clone(), now);
+                o
+            }
+        };
         if !state
             .limits
             .allow_request(&owner.device_id, state.clock.now())

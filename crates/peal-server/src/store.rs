@@ -381,6 +381,8 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let json = serde_json::to_string(&call)
                 .map_err(|e| StoreError::Corrupt(call.session_id.to_string(), e.to_string()))?;
+            // Two statements in one transaction: every statement is a round trip
+            // to sqlx's SQLite worker thread, and this sits on the ring path.
             let mut tx = self.pool.begin().await?;
             sqlx::query(
                 "INSERT INTO calls (session_id, status, initiated_at, ring_deadline, state_json) VALUES (?, ?, ?, ?, ?) \
@@ -393,22 +395,24 @@ impl Store for SqliteStore {
             .bind(&json)
             .execute(&mut *tx)
             .await?;
+            let rows = vec!["(?, ?, ?, ?)"; call.participants.len()].join(", ");
+            let sql = format!(
+                "INSERT INTO call_participants (session_id, uid, initiated_at, status) VALUES {rows} \
+                 ON CONFLICT(session_id, uid) DO UPDATE SET status = excluded.status"
+            );
+            let mut q = sqlx::query(&sql);
             for p in &call.participants {
                 let status = call
                     .history_status(&p.uid)
                     .map(|s| s.as_str())
                     .unwrap_or("initiated");
-                sqlx::query(
-                    "INSERT INTO call_participants (session_id, uid, initiated_at, status) VALUES (?, ?, ?, ?) \
-                     ON CONFLICT(session_id, uid) DO UPDATE SET status = excluded.status",
-                )
-                .bind(call.session_id.as_str())
-                .bind(p.uid.as_str())
-                .bind(call.initiated_at.0)
-                .bind(status)
-                .execute(&mut *tx)
-                .await?;
+                q = q
+                    .bind(call.session_id.as_str())
+                    .bind(p.uid.as_str())
+                    .bind(call.initiated_at.0)
+                    .bind(status);
             }
+            q.execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(())
         })
