@@ -34,6 +34,9 @@ struct Cli {
     /// Device name; the same name is the same device. Default: a new device for this process.
     #[arg(long, env = "PEAL_DEVICE", global = true)]
     device: Option<String>,
+    /// Also trust this root certificate (PEM) for an https:// server with a private CA.
+    #[arg(long, env = "PEAL_CA_CERT", global = true)]
+    ca_cert: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -193,7 +196,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let device = cli
         .device
         .unwrap_or_else(|| format!("cli-{:08x}", rand::thread_rng().gen::<u32>()));
-    let config = ClientConfig::new(cli.server, user, password, device);
+    let mut config = ClientConfig::new(cli.server, user, password, device);
+    if let Some(path) = &cli.ca_cert {
+        let pem = std::fs::read(path)
+            .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+        config = config.with_root_certificates_pem(pem);
+    }
     let needs_events = matches!(
         cli.command,
         Command::Listen | Command::Call { .. } | Command::Answer { .. }

@@ -29,6 +29,9 @@ pub struct ClientConfig {
     pub password: String,
     /// This device's name; the same name is the same device.
     pub device: String,
+    /// Extra trusted root certificates (PEM), for a server with a private CA
+    /// or a self-signed certificate; the public web roots are always trusted.
+    pub root_certificates_pem: Option<Vec<u8>>,
 }
 
 impl ClientConfig {
@@ -43,7 +46,14 @@ impl ClientConfig {
             uid: uid.into(),
             password: password.into(),
             device: device.into(),
+            root_certificates_pem: None,
         }
+    }
+
+    /// Also trusts the root certificates in `pem`.
+    pub fn with_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates_pem = Some(pem.into());
+        self
     }
 }
 
@@ -100,6 +110,7 @@ pub(crate) struct Inner {
     pub(crate) token: String,
     pub(crate) device_id: DeviceId,
     pub(crate) user: Party,
+    pub(crate) tls: Arc<tokio_rustls::rustls::ClientConfig>,
     listeners: Mutex<Vec<(String, Arc<dyn CallListener>)>>,
     subscribers: Mutex<Vec<mpsc::UnboundedSender<ClientEvent>>>,
     /// Calls this device believes live, for reconciling a snapshot.
@@ -264,8 +275,10 @@ impl PealClient {
                 "server must be an http:// or https:// URL, not {base:?}"
             )));
         }
+        let tls = crate::tls::client_config(config.root_certificates_pem.as_deref())?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            .use_preconfigured_tls((*tls).clone())
             .build()
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         let login: LoginResponse = send(http.post(format!("{base}/v1/login")).json(
@@ -280,6 +293,7 @@ impl PealClient {
             token: login.token,
             device_id: login.device_id,
             user: login.user,
+            tls,
             listeners: Mutex::new(Vec::new()),
             subscribers: Mutex::new(Vec::new()),
             known: Mutex::new(HashMap::new()),

@@ -16,7 +16,7 @@
 //! - [`listener`]: [`CallListener`] (the five callbacks) and [`ClientEvent`]s.
 //! - [`stream`]: the event socket task: catch-up, heartbeat watch, reconnect.
 //! - [`resume`]: pure rules for catching up: collapsing a replay, reconciling a snapshot.
-//! - [`backoff`]: jittered exponential backoff.
+//! - [`backoff`]: jittered exponential backoff. [`tls`]: which servers we trust.
 //! - [`error`]: [`ClientError`] and the CLI exit code each maps to.
 
 pub mod backoff;
@@ -25,6 +25,7 @@ pub mod error;
 pub mod listener;
 pub mod resume;
 pub mod stream;
+pub mod tls;
 
 pub use client::{Call, ClientConfig, PealClient};
 pub use error::ClientError;

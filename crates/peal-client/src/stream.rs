@@ -103,7 +103,12 @@ async fn open(inner: &Inner, cursor: &Cursor) -> Result<Ws, ClientError> {
         .max_frame_size(Some(MAX_FRAME_BYTES));
     match tokio::time::timeout(
         CONNECT_TIMEOUT,
-        tokio_tungstenite::connect_async_with_config(req, Some(config), true),
+        tokio_tungstenite::connect_async_tls_with_config(
+            req,
+            Some(config),
+            true,
+            Some(tokio_tungstenite::Connector::Rustls(inner.tls.clone())),
+        ),
     )
     .await
     {

@@ -11,7 +11,7 @@
 //! - [`store`]: the storage trait and its SQLite implementation.
 //! - [`api`]: REST handlers. [`ws`]: the event WebSocket.
 //! - [`auth`]: Argon2 passwords, hashed bearer tokens, the `Auth` extractor.
-//! - [`limits`]: rate limits. [`clock`]: time as an input.
+//! - [`limits`]: rate limits. [`clock`]: time as an input. [`tls`]: the TLS listener.
 //! - [`error`]: the one error type, mapped once to public codes.
 
 pub mod api;
@@ -22,6 +22,7 @@ pub mod hub;
 pub mod limits;
 pub mod store;
 pub mod switchboard;
+pub mod tls;
 pub mod ws;
 
 use crate::clock::SharedClock;
@@ -162,6 +163,29 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        self.serve(listener, shutdown).await
+    }
+
+    /// [`Server::run`] over TLS.
+    pub async fn run_tls(
+        self,
+        listener: TcpListener,
+        tls: Arc<tokio_rustls::rustls::ServerConfig>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        self.serve(tls::TlsListener::new(listener, tls)?, shutdown)
+            .await
+    }
+
+    async fn serve<L>(
+        self,
+        listener: L,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()>
+    where
+        L: axum::serve::Listener,
+        L::Addr: std::fmt::Debug,
+    {
         let Server {
             state,
             shutdown_tx,

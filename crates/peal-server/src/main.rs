@@ -31,6 +31,15 @@ struct ServeArgs {
     #[arg(long, global = true, default_value_t = peal_proto::limits::DEFAULT_RING_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u32).range(1..=600))]
     ring_timeout: u32,
+    /// PEM certificate chain: serve HTTPS/WSS (required off loopback).
+    #[arg(long, global = true, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, global = true, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address anyway (only behind a TLS-terminating proxy).
+    #[arg(long, global = true)]
+    insecure_plaintext: bool,
 }
 
 #[derive(Subcommand)]
@@ -204,6 +213,23 @@ async fn serve(data: PathBuf, args: ServeArgs) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match peal_server::tls::server_config(cert, key) {
+            Ok(c) => Some(c),
+            Err(e) => return fail(e, 1),
+        },
+        _ => None,
+    };
+    if tls.is_none() && !args.listen.ip().is_loopback() && !args.insecure_plaintext {
+        return fail(
+            format!(
+                "refusing plain HTTP on {}: calls would leave this machine unencrypted; \
+                 pass --tls-cert and --tls-key (or --insecure-plaintext behind a TLS proxy)",
+                args.listen
+            ),
+            2,
+        );
+    }
     let mut config = Config::new(data.clone());
     config.ring_timeout_secs = args.ring_timeout;
     let server = match Server::open(config, Arc::new(SystemClock)).await {
@@ -218,7 +244,8 @@ async fn serve(data: PathBuf, args: ServeArgs) -> ExitCode {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    tracing::info!(%addr, data = %data.display(), "peal-server listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(url = %format!("{scheme}://{addr}"), data = %data.display(), "peal-server listening");
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
@@ -239,7 +266,11 @@ async fn serve(data: PathBuf, args: ServeArgs) -> ExitCode {
         }
         tracing::info!("shutting down");
     };
-    match server.run(listener, shutdown).await {
+    let served = match tls {
+        Some(tls) => server.run_tls(listener, tls, shutdown).await,
+        None => server.run(listener, shutdown).await,
+    };
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(format!("server failed: {e}"), 1),
     }
