@@ -227,3 +227,24 @@ async fn shutdown_closes_sockets_with_a_retryable_code() {
     assert_eq!(bob.closed().await, Some(1012));
     stop.await.unwrap();
 }
+
+#[tokio::test]
+async fn beyond_the_connection_cap_a_socket_is_refused_with_a_typed_error() {
+    let s = TestServer::start_with(|c| c.max_connections = 1).await;
+    let _alice = s.device("alice", "laptop").await;
+    let bob = s.login("bob", "laptop").await.unwrap();
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{}/v1/events", s.addr),
+    )
+    .unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", bob.token).parse().unwrap(),
+    );
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 429)
+        }
+        other => panic!("expected 429, got {:?}", other.map(|_| ())),
+    }
+}

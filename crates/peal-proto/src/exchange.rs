@@ -160,6 +160,19 @@ impl Exchange {
         now: Millis,
     ) -> Result<Applied, ApplyError> {
         let call = self.calls.get(id).ok_or(ApplyError::NotLive)?;
+        // One call at a time: answering a second call while in one would put
+        // you in two. (Hold and switch are not modelled yet.)
+        if let Input::Accept { user, .. } = input {
+            if call.participant(user).is_some()
+                && self
+                    .ongoing_call_of(user)
+                    .is_some_and(|c| &c.session_id != id)
+            {
+                return Err(ApplyError::Refused(CallError::InvalidState(
+                    "you are in another call; end it before answering this one".into(),
+                )));
+            }
+        }
         let t = fsm::step(call, input, now).map_err(ApplyError::Refused)?;
         Ok(self.commit(t.call, t.effects))
     }

@@ -587,3 +587,50 @@ fn group_ninth_joiner_is_call_full_at_eight_joined() {
     c = ok(&c, end("m1", "d"), T0).0;
     assert_eq!(ok(&c, accept("m8", "d"), T0).0.joined_count(), 8);
 }
+
+#[test]
+fn answering_a_second_call_while_in_one_is_refused_and_the_second_keeps_ringing() {
+    use peal_proto::exchange::{ApplyError, Exchange, Placement};
+    let mut ex = Exchange::new();
+    let place = |ex: &mut Exchange, id: &str, caller: &str| {
+        ex.initiate(
+            SessionId::from(id),
+            Placement {
+                caller: party(caller),
+                caller_device: dev(&format!("{caller}1")),
+                receiver: Receiver::User {
+                    uid: "bob".into(),
+                    name: "BOB".into(),
+                },
+                call_type: CallType::Audio,
+                members: vec![party("bob")],
+                ring_timeout_ms: RING_MS,
+            },
+            T0,
+        )
+        .expect("placed")
+    };
+    place(&mut ex, "first", "alice");
+    place(&mut ex, "second", "carol");
+    ex.apply(&SessionId::from("first"), &accept("bob", "b1"), T0)
+        .expect("first answered");
+    match ex.apply(&SessionId::from("second"), &accept("bob", "b2"), T0) {
+        Err(ApplyError::Refused(CallError::InvalidState(m))) => {
+            assert!(m.contains("another call"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        ex.get(&SessionId::from("second")).unwrap().phase,
+        Phase::Initiated
+    );
+    // Declining it is still possible.
+    let a = ex
+        .apply(
+            &SessionId::from("second"),
+            &reject("bob", "b2", RejectStatus::Busy),
+            T0,
+        )
+        .unwrap();
+    assert_eq!(a.call.phase, Phase::Finished(Outcome::Busy));
+}
