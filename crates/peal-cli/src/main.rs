@@ -137,16 +137,18 @@ fn usage(message: impl Into<String>) -> Failure {
     }
 }
 
-fn print(v: serde_json::Value) {
-    println!("{v}");
+/// JSON in the field order of the type (the order the contract lists).
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v)
+        .unwrap_or_else(|e| format!(r#"{{"error":{{"code":"internal","message":"{e}"}}}}"#))
 }
 
 fn print_event(e: &peal_client::Event) {
-    print(serde_json::to_value(e).unwrap_or_default());
+    println!("{}", to_json(e));
 }
 
 fn print_final(call: &CallInfo) {
-    print(json!({"event": "final", "call": call}));
+    println!(r#"{{"event":"final","call":{}}}"#, to_json(call));
 }
 
 #[tokio::main]
@@ -278,13 +280,13 @@ async fn command(client: &PealClient, cmd: Command) -> Result<(), Failure> {
         Command::End { session_id } => one(client.end_call(&sid(&session_id)).await),
         Command::History { limit } => {
             for h in client.history(limit.clamp(1, 1000)).await? {
-                print(serde_json::to_value(&h).unwrap_or_default());
+                println!("{}", to_json(&h));
             }
             Ok(())
         }
         Command::Contacts => {
             for c in client.contacts().await? {
-                print(json!({"uid": c.uid, "name": c.name, "presence": c.presence}));
+                println!("{}", to_json(&c));
             }
             Ok(())
         }
@@ -292,7 +294,7 @@ async fn command(client: &PealClient, cmd: Command) -> Result<(), Failure> {
 }
 
 fn one(r: Result<CallInfo, ClientError>) -> Result<(), Failure> {
-    print(json!({ "call": r? }));
+    println!(r#"{{"call":{}}}"#, to_json(&r?));
     Ok(())
 }
 
@@ -335,7 +337,7 @@ async fn place(
     let mut events = client.events();
     let mut current = client.initiate_call(call).await?;
     let id = current.session_id.clone();
-    print(json!({"event": "initiated", "call": current}));
+    println!(r#"{{"event":"initiated","call":{}}}"#, to_json(&current));
     let mut cancel_at = if current.status == Status::Initiated {
         after_ms(cancel_after)
     } else {
