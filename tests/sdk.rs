@@ -291,7 +291,7 @@ async fn after_the_resume_window_a_snapshot_rings_for_live_calls_and_ends_vanish
     };
     assert_eq!(live_calls.len(), 1);
 
-    let mut seen = vec![next_call(&mut events).await, next_call(&mut events).await];
+    let mut seen = [next_call(&mut events).await, next_call(&mut events).await];
     seen.sort_by_key(|e| e.event == EventKind::IncomingCallReceived);
     assert_eq!(
         (seen[0].event, &seen[0].call.session_id),
