@@ -3,7 +3,7 @@
 
 use peal_proto::wire::{CallType, EventKind, ReceiverType, RejectStatus, Status};
 use peal_proto::ErrorCode;
-use peal_tests::{assert_code, TestServer};
+use peal_tests::{assert_code, raw, TestServer};
 
 #[tokio::test]
 async fn a_stranger_trying_every_action_on_a_call_hears_not_found_and_nothing_changes() {
@@ -67,25 +67,16 @@ async fn every_refusal_has_its_stable_code() {
     let mut bob = s.device("bob", "laptop").await;
 
     // unauthorized: wrong password, unknown user, bad token
-    let login = |uid: &'static str, pw: &'static str| {
-        let base = s.base.clone();
-        async move {
-            let r = reqwest::Client::new()
-                .post(format!("{base}/v1/login"))
-                .json(&serde_json::json!({"uid": uid, "password": pw, "device": "x"}))
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            let body: serde_json::Value = r.json().await.unwrap();
-            (
-                status,
-                body["error"]["code"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        }
+    let login_url = format!("{}/v1/login", s.base);
+    let login = |uid: &str, pw: &str| {
+        raw(
+            "POST",
+            &login_url,
+            None,
+            Some(format!(
+                r#"{{"uid":"{uid}","password":"{pw}","device":"x"}}"#
+            )),
+        )
     };
     assert_eq!(
         login("alice", "wrong").await,
@@ -122,28 +113,8 @@ async fn every_refusal_has_its_stable_code() {
             .await,
         ErrorCode::BadRequest,
     );
-    let post_raw = |body: String| {
-        let (base, token) = (s.base.clone(), alice.token.clone());
-        async move {
-            let r = reqwest::Client::new()
-                .post(format!("{base}/v1/calls"))
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            let body: serde_json::Value = r.json().await.unwrap_or_default();
-            (
-                status,
-                body["error"]["code"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        }
-    };
+    let calls_url = format!("{}/v1/calls", s.base);
+    let post_raw = |body: String| raw("POST", &calls_url, Some(&alice.token), Some(body));
     assert_eq!(
         post_raw(r#"{"receiver": 7}"#.into()).await,
         (400, "bad_request".to_owned())
@@ -199,15 +170,11 @@ async fn a_device_flooding_requests_is_rate_limited() {
     for _ in 0..4 {
         alice.history().await;
     }
-    let r = reqwest::Client::new()
-        .get(format!("{}/v1/history", s.base))
-        .bearer_auth(&alice.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 429);
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "rate_limited");
+    let url = format!("{}/v1/history", s.base);
+    assert_eq!(
+        raw("GET", &url, Some(&alice.token), None).await,
+        (429, "rate_limited".to_owned())
+    );
     s.clock.advance(1_000);
     alice.history().await;
 }

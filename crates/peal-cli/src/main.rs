@@ -310,9 +310,15 @@ fn after_ms(ms: Option<u64>) -> Option<tokio::time::Instant> {
     ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms))
 }
 
-/// Whether this event ends the call for this device.
-fn ends_it(kind: EventKind) -> bool {
-    peal_client::resume::is_terminal(kind)
+/// Prints an event of the call we follow; `true` (after the final line) when it ends the call for us.
+fn follow(e: &peal_client::Event, current: &mut CallInfo) -> bool {
+    print_event(e);
+    *current = e.call.clone();
+    let over = peal_client::resume::is_terminal(e.event);
+    if over {
+        print_final(current);
+    }
+    over
 }
 
 /// Prints the final line when our own action ended the call. `Ok(false)`
@@ -359,10 +365,7 @@ async fn place(
         tokio::select! {
             e = events.next() => match e {
                 Some(ClientEvent::Call(e)) if e.call.session_id == id => {
-                    print_event(&e);
-                    current = e.call.clone();
-                    if ends_it(e.event) {
-                        print_final(&current);
+                    if follow(&e, &mut current) {
                         return Ok(());
                     }
                     if e.event == EventKind::OutgoingCallAccepted {
@@ -431,10 +434,7 @@ async fn answer(
         tokio::select! {
             e = events.next() => match e {
                 Some(ClientEvent::Call(e)) if e.call.session_id == id => {
-                    print_event(&e);
-                    current = e.call.clone();
-                    if ends_it(e.event) {
-                        print_final(&current);
+                    if follow(&e, &mut current) {
                         return Ok(());
                     }
                 }

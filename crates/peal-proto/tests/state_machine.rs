@@ -76,6 +76,15 @@ fn refused(call: &CallState, input: Input, now: Millis) -> CallError {
     step(call, &input, now).expect_err("should be refused")
 }
 
+/// Refused as `invalid_state`, and nothing changed.
+#[track_caller]
+fn assert_invalid(call: &CallState, input: Input, now: Millis) {
+    assert!(matches!(
+        refused(call, input, now),
+        CallError::InvalidState(_)
+    ));
+}
+
 fn notifies(effects: &[Effect]) -> Vec<(Audience, EventKind, Option<Reason>)> {
     effects
         .iter()
@@ -242,32 +251,20 @@ fn accept_after_cancel_is_refused_and_names_the_outcome() {
 fn accept_and_cancel_race_whichever_comes_first_wins_and_the_other_is_refused() {
     let c = one_to_one();
     let (accepted, _) = ok(&c, accept("bob", "b1"), T0);
-    assert!(matches!(
-        refused(
-            &accepted,
-            reject("alice", "a1", RejectStatus::Cancelled),
-            T0
-        ),
-        CallError::InvalidState(_)
-    ));
+    assert_invalid(
+        &accepted,
+        reject("alice", "a1", RejectStatus::Cancelled),
+        T0,
+    );
     let (cancelled, _) = ok(&c, reject("alice", "a1", RejectStatus::Cancelled), T0);
-    assert!(matches!(
-        refused(&cancelled, accept("bob", "b1"), T0),
-        CallError::InvalidState(_)
-    ));
+    assert_invalid(&cancelled, accept("bob", "b1"), T0);
 }
 
 #[test]
 fn accept_on_two_devices_the_second_answer_is_refused() {
     let (c, _) = ok(&one_to_one(), accept("bob", "b1"), T0);
-    assert!(matches!(
-        refused(&c, accept("bob", "b2"), T0),
-        CallError::InvalidState(_)
-    ));
-    assert!(matches!(
-        refused(&c, accept("bob", "b1"), T0),
-        CallError::InvalidState(_)
-    ));
+    assert_invalid(&c, accept("bob", "b2"), T0);
+    assert_invalid(&c, accept("bob", "b1"), T0);
 }
 
 #[test]
@@ -290,31 +287,16 @@ fn end_tells_the_other_side_and_fixes_the_outcome() {
 #[test]
 fn end_before_answer_is_refused_for_both_sides() {
     let c = one_to_one();
-    assert!(matches!(
-        refused(&c, end("alice", "a1"), T0),
-        CallError::InvalidState(_)
-    ));
-    assert!(matches!(
-        refused(&c, end("bob", "b1"), T0),
-        CallError::InvalidState(_)
-    ));
+    assert_invalid(&c, end("alice", "a1"), T0);
+    assert_invalid(&c, end("bob", "b1"), T0);
 }
 
 #[test]
 fn the_caller_can_neither_accept_nor_decline_and_the_callee_cannot_cancel() {
     let c = one_to_one();
-    assert!(matches!(
-        refused(&c, accept("alice", "a1"), T0),
-        CallError::InvalidState(_)
-    ));
-    assert!(matches!(
-        refused(&c, reject("alice", "a1", RejectStatus::Rejected), T0),
-        CallError::InvalidState(_)
-    ));
-    assert!(matches!(
-        refused(&c, reject("bob", "b1", RejectStatus::Cancelled), T0),
-        CallError::InvalidState(_)
-    ));
+    assert_invalid(&c, accept("alice", "a1"), T0);
+    assert_invalid(&c, reject("alice", "a1", RejectStatus::Rejected), T0);
+    assert_invalid(&c, reject("bob", "b1", RejectStatus::Cancelled), T0);
 }
 
 #[test]
@@ -382,14 +364,8 @@ fn accept_at_deadline_minus_one_wins_and_at_the_deadline_is_refused() {
         ok(&c, accept("bob", "b1"), deadline.plus(-1)).0.phase,
         Phase::Ongoing
     );
-    assert!(matches!(
-        refused(&c, accept("bob", "b1"), deadline),
-        CallError::InvalidState(_)
-    ));
-    assert!(matches!(
-        refused(&c, accept("bob", "b1"), deadline.plus(1)),
-        CallError::InvalidState(_)
-    ));
+    assert_invalid(&c, accept("bob", "b1"), deadline);
+    assert_invalid(&c, accept("bob", "b1"), deadline.plus(1));
 }
 
 #[test]
@@ -422,7 +398,7 @@ fn every_input_after_the_outcome_is_refused_and_changes_nothing() {
             end("alice", "a1"),
             end("bob", "b1"),
         ] {
-            assert!(matches!(refused(c, input, T0), CallError::InvalidState(_)));
+            assert_invalid(c, input, T0);
         }
         for input in [
             Input::RingTimeout,
@@ -525,10 +501,7 @@ fn group_first_accept_starts_it_latecomers_join_until_the_timeout_then_miss_it()
         )]
     );
     assert_eq!(c.history_status(&"dave".into()), Some(Status::Missed));
-    assert!(matches!(
-        refused(&c, accept("dave", "d1"), T0.plus(RING_MS)),
-        CallError::InvalidState(_)
-    ));
+    assert_invalid(&c, accept("dave", "d1"), T0.plus(RING_MS));
 }
 
 #[test]
