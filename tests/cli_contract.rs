@@ -44,6 +44,18 @@ fn free_port() -> u16 {
 }
 
 fn start_server() -> Server {
+    let dir = seeded_data_dir();
+    let port = free_port();
+    let child = spawn_server(dir.path(), port, 30);
+    Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    }
+}
+
+/// A data directory with alice, bob, carol and the group trio, made by the admin commands.
+fn seeded_data_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tmp");
     let admin = |args: &[&str]| {
         let out = Command::new(bin("peal-server"))
@@ -58,25 +70,9 @@ fn start_server() -> Server {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    admin(&[
-        "user",
-        "add",
-        "alice",
-        "--name",
-        "Alice",
-        "--password",
-        "pw",
-    ]);
-    admin(&["user", "add", "bob", "--name", "Bob", "--password", "pw"]);
-    admin(&[
-        "user",
-        "add",
-        "carol",
-        "--name",
-        "Carol",
-        "--password",
-        "pw",
-    ]);
+    for (uid, name) in [("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")] {
+        admin(&["user", "add", uid, "--name", name, "--password", "pw"]);
+    }
     admin(&[
         "group",
         "add",
@@ -86,30 +82,29 @@ fn start_server() -> Server {
         "--members",
         "alice,bob,carol",
     ]);
-    let port = free_port();
-    #[allow(clippy::zombie_processes)] // Server's Drop kills and waits.
+    dir
+}
+
+/// Starts `peal-server serve` and waits until it accepts connections.
+fn spawn_server(data: &std::path::Path, port: u16, ring_timeout: u32) -> Child {
+    #[allow(clippy::zombie_processes)] // Server's Drop (or the test) kills and waits.
     let child = Command::new(bin("peal-server"))
         .arg("--data")
-        .arg(dir.path())
+        .arg(data)
         .args([
             "serve",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--ring-timeout",
-            "30",
+            &ring_timeout.to_string(),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("server starts");
-    let url = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
+    for _ in 0..400 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Server {
-                child,
-                url,
-                _dir: dir,
-            };
+            return child;
         }
         std::thread::sleep(Duration::from_millis(25));
     }
@@ -447,4 +442,70 @@ fn one_shot_commands_and_errors_follow_the_exit_code_contract() {
     assert_eq!(v["call"]["status"], "ended");
     let a = alice_call.until_final();
     assert_eq!(a.last().unwrap()["call"]["status"], "ended");
+}
+
+#[test]
+fn a_server_killed_mid_ring_finishes_expired_rings_on_restart_and_keeps_the_others_ringing() {
+    let dir = seeded_data_dir();
+    let port = free_port();
+    let mut s = Server {
+        child: spawn_server(dir.path(), port, 2),
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
+    let placed = |user: &str, extra: &[&str]| {
+        let mut c = peal(&s, user);
+        c.args(["call", "bob"]).args(extra);
+        let r = Running::start(c);
+        let first = r.line();
+        assert_eq!(first["event"], "initiated");
+        (
+            r,
+            first["call"]["session_id"].as_str().expect("id").to_owned(),
+        )
+    };
+    let (alice_call, short) = placed("alice", &[]); // rings 2 s (the server default here)
+    let (carol_call, long) = placed("carol", &["--timeout", "60"]);
+
+    // kill -9: no goodbye, no chance to write anything more.
+    s.child.kill().expect("kill");
+    s.child.wait().expect("reaped");
+    drop((alice_call, carol_call));
+    std::thread::sleep(Duration::from_millis(2_500)); // the short ring runs out while the server is down
+    s.child = spawn_server(s._dir.path(), port, 2);
+
+    let rows = |user: &str| -> Vec<Value> {
+        let out = peal(&s, user).arg("history").output().expect("history");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect()
+    };
+    let status_of = |rows: &[Value], id: &str| {
+        rows.iter()
+            .find(|r| r["session_id"] == id)
+            .map(|r| r["status"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(
+        status_of(&rows("alice"), &short).as_deref(),
+        Some("unanswered")
+    );
+    let bob = rows("bob");
+    assert_eq!(status_of(&bob, &short).as_deref(), Some("missed"));
+    assert_eq!(
+        status_of(&bob, &long).as_deref(),
+        Some("initiated"),
+        "the 60 s ring survives the crash"
+    );
+
+    // A device of bob's that connects now rings for the surviving call and can answer it.
+    let answer = Running::start({
+        let mut c = peal(&s, "bob");
+        c.args(["answer", "--accept", "--hangup-after", "100"]);
+        c
+    });
+    let lines = answer.until_final();
+    assert_eq!(lines[0]["event"], "incoming_call_received");
+    assert_eq!(lines[0]["call"]["session_id"], long.as_str());
+    assert_eq!(lines.last().unwrap()["call"]["status"], "ended");
 }

@@ -305,3 +305,50 @@ async fn after_the_resume_window_a_snapshot_rings_for_live_calls_and_ends_vanish
     );
     bob.accept_call(&alices.session_id).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_device_that_signs_in_while_a_call_rings_hears_the_ring_in_listeners_and_streams() {
+    let s = TestServer::start().await;
+    let alice = client(&s.base, "alice", "laptop").await;
+    let call = alice
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Video))
+        .await
+        .unwrap();
+
+    // Bob signs in after the call started, and subscribes after connect returned.
+    let bob = client(&s.base, "bob", "desk").await;
+    assert_eq!(
+        bob.ringing()
+            .iter()
+            .map(|c| c.session_id.clone())
+            .collect::<Vec<_>>(),
+        vec![call.session_id.clone()]
+    );
+    let rec = Arc::new(Recorder::default());
+    bob.add_call_listener("late", rec.clone());
+    assert_eq!(rec.names(), ["incoming_call_received"]);
+    let mut events = bob.events();
+    assert_eq!(
+        next_call(&mut events).await.call.session_id,
+        call.session_id
+    );
+
+    // Then the ring stops for both, once.
+    alice.cancel_call(&call.session_id).await.unwrap();
+    assert_eq!(
+        next_call(&mut events).await.event,
+        EventKind::IncomingCallCancelled
+    );
+    eventually("listener hears the cancel", || {
+        rec.names() == ["incoming_call_received", "incoming_call_cancelled"]
+    })
+    .await;
+    assert!(bob.ringing().is_empty());
+    // A stream opened now hears nothing about the finished call.
+    let mut later = bob.events();
+    let next = alice
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Audio))
+        .await
+        .unwrap();
+    assert_eq!(next_call(&mut later).await.call.session_id, next.session_id);
+}

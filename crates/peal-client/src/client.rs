@@ -6,8 +6,8 @@ use crate::resume::{is_terminal, Known};
 use crate::stream;
 use peal_proto::error::ErrorEnvelope;
 use peal_proto::wire::{
-    CallInfo, CallResponse, CallType, Contact, EventKind, GroupInfo, HistoryEntry, LoginResponse,
-    Party, ReceiverType, RejectStatus, Role,
+    CallInfo, CallResponse, CallType, Contact, Event, EventKind, GroupInfo, HistoryEntry,
+    LoginResponse, Party, ReceiverType, RejectStatus, Role,
 };
 use peal_proto::{DeviceId, ErrorCode, SessionId, UserId};
 use serde::de::DeserializeOwned;
@@ -115,7 +115,19 @@ pub(crate) struct Inner {
     subscribers: Mutex<Vec<mpsc::UnboundedSender<ClientEvent>>>,
     /// Calls this device believes live, for reconciling a snapshot.
     pub(crate) known: Mutex<HashMap<SessionId, Known>>,
+    /// The rings this device is hearing right now, oldest first: a listener or
+    /// stream added later hears these first, so no ring is missed for having
+    /// subscribed after `connect` returned.
+    rings: Mutex<Vec<Event>>,
+    /// Held while an event is delivered, so every listener and stream sees
+    /// every event once and in order (see [`Inner::delivering`]).
+    delivery: Mutex<()>,
     task: Mutex<Option<JoinHandle<()>>>,
+}
+
+thread_local! {
+    /// Set while this thread delivers an event (see `Inner::delivering`).
+    static DELIVERING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -174,55 +186,81 @@ impl Inner {
         format!("{}{path}", self.base)
     }
 
-    /// Delivers one event: bookkeeping, listeners, streams — in that order.
-    pub(crate) fn emit(&self, ev: ClientEvent) {
-        if let ClientEvent::Call(e) = &ev {
-            {
-                let mut known = lock(&self.known);
-                let id = e.call.session_id.clone();
-                match e.event {
-                    EventKind::IncomingCallReceived => {
-                        known.insert(
-                            id,
-                            Known {
-                                ringing: true,
-                                outgoing: false,
-                                answered: false,
-                            },
-                        );
-                    }
-                    EventKind::OutgoingCallAccepted => {
-                        known
-                            .entry(id)
-                            .or_insert(Known {
-                                ringing: false,
-                                outgoing: true,
-                                answered: false,
-                            })
-                            .answered = true;
-                    }
-                    EventKind::ParticipantJoined | EventKind::ParticipantLeft => {}
-                    EventKind::IncomingCallCancelled
-                    | EventKind::CallEndedMessageReceived
-                    | EventKind::OutgoingCallRejected => {
-                        known.remove(&id);
-                    }
-                }
-                debug_assert!(!is_terminal(e.event) || !known.contains_key(&e.call.session_id));
-            }
-            let listeners: Vec<Arc<dyn CallListener>> = lock(&self.listeners)
-                .iter()
-                .map(|(_, l)| l.clone())
-                .collect();
-            for l in listeners {
-                dispatch(l.as_ref(), e);
+    /// Runs `f` as the only delivery in progress. A listener that calls back
+    /// into the client (adds a listener, opens a stream) from inside a callback
+    /// is already inside the delivery, so it proceeds instead of deadlocking.
+    fn delivering<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                DELIVERING.with(|d| d.set(false));
             }
         }
-        lock(&self.subscribers).retain(|tx| tx.send(ev.clone()).is_ok());
+        if DELIVERING.with(|d| d.get()) {
+            return f();
+        }
+        let _guard = lock(&self.delivery);
+        DELIVERING.with(|d| d.set(true));
+        let _reset = Reset;
+        f()
+    }
+
+    /// Delivers one event: bookkeeping, listeners, streams — in that order.
+    pub(crate) fn emit(&self, ev: ClientEvent) {
+        self.delivering(|| {
+            if let ClientEvent::Call(e) = &ev {
+                self.track(e);
+                let listeners: Vec<Arc<dyn CallListener>> = lock(&self.listeners)
+                    .iter()
+                    .map(|(_, l)| l.clone())
+                    .collect();
+                for l in listeners {
+                    dispatch(l.as_ref(), e);
+                }
+            }
+            lock(&self.subscribers).retain(|tx| tx.send(ev.clone()).is_ok());
+        })
+    }
+
+    /// Keeps `known` and `rings` true to what this device has been told.
+    fn track(&self, e: &Event) {
+        let mut known = lock(&self.known);
+        let id = e.call.session_id.clone();
+        let mut rings = lock(&self.rings);
+        match e.event {
+            EventKind::IncomingCallReceived => {
+                let k = Known {
+                    ringing: true,
+                    outgoing: false,
+                    answered: false,
+                };
+                known.insert(id.clone(), k);
+                rings.retain(|r| r.call.session_id != id);
+                rings.push(e.clone());
+            }
+            EventKind::OutgoingCallAccepted => {
+                let fresh = Known {
+                    ringing: false,
+                    outgoing: true,
+                    answered: false,
+                };
+                known.entry(id).or_insert(fresh).answered = true;
+            }
+            EventKind::ParticipantJoined | EventKind::ParticipantLeft => {}
+            EventKind::IncomingCallCancelled
+            | EventKind::CallEndedMessageReceived
+            | EventKind::OutgoingCallRejected => {
+                known.remove(&id);
+                rings.retain(|r| r.call.session_id != id);
+            }
+        }
+        debug_assert!(!is_terminal(e.event) || !known.contains_key(&e.call.session_id));
     }
 
     /// Records what our own action did to a call.
     fn note_own(&self, call: &CallInfo) {
+        // Whatever we did (answered, declined, placed), this call no longer rings here.
+        self.delivering(|| lock(&self.rings).retain(|r| r.call.session_id != call.session_id));
         let mut known = lock(&self.known);
         if !call.status.is_live() {
             known.remove(&call.session_id);
@@ -297,6 +335,8 @@ impl PealClient {
             listeners: Mutex::new(Vec::new()),
             subscribers: Mutex::new(Vec::new()),
             known: Mutex::new(HashMap::new()),
+            rings: Mutex::new(Vec::new()),
+            delivery: Mutex::new(()),
             task: Mutex::new(None),
         });
         Ok(PealClient { inner })
@@ -316,21 +356,47 @@ impl PealClient {
     }
 
     /// Registers a listener under `id` (replacing one with the same id).
+    /// Registers a listener under `id` (replacing one with the same id). It
+    /// first hears every call ringing this device right now, then every event.
     pub fn add_call_listener(&self, id: &str, listener: Arc<dyn CallListener>) {
-        let mut l = lock(&self.inner.listeners);
-        l.retain(|(k, _)| k != id);
-        l.push((id.to_owned(), listener));
+        self.inner.delivering(|| {
+            {
+                let mut l = lock(&self.inner.listeners);
+                l.retain(|(k, _)| k != id);
+                l.push((id.to_owned(), listener.clone()));
+            }
+            let rings = lock(&self.inner.rings).clone();
+            for e in &rings {
+                dispatch(listener.as_ref(), e);
+            }
+        })
     }
 
     pub fn remove_call_listener(&self, id: &str) {
         lock(&self.inner.listeners).retain(|(k, _)| k != id);
     }
 
-    /// Every event from now on, in order, as a `Stream`.
+    /// Every call ringing this device right now, then every event from now
+    /// on, in order, as a `Stream`.
     pub fn events(&self) -> EventStream {
         let (tx, rx) = mpsc::unbounded_channel();
-        lock(&self.inner.subscribers).push(tx);
+        self.inner.delivering(|| {
+            for e in lock(&self.inner.rings).iter() {
+                let _ = tx.send(ClientEvent::Call(e.clone()));
+            }
+            lock(&self.inner.subscribers).push(tx);
+        });
         EventStream { rx }
+    }
+
+    /// The calls ringing this device right now, oldest first.
+    pub fn ringing(&self) -> Vec<CallInfo> {
+        self.inner.delivering(|| {
+            lock(&self.inner.rings)
+                .iter()
+                .map(|e| e.call.clone())
+                .collect()
+        })
     }
 
     async fn call_action(&self, req: reqwest::RequestBuilder) -> Result<CallInfo, ClientError> {
