@@ -248,3 +248,65 @@ async fn beyond_the_connection_cap_a_socket_is_refused_with_a_typed_error() {
         other => panic!("expected 429, got {:?}", other.map(|_| ())),
     }
 }
+
+#[tokio::test]
+async fn watchers_hear_presence_as_people_come_online_call_and_drop() {
+    use Presence::{InCall, Offline, Online};
+    let s = TestServer::start().await;
+    let mut alice = s.device("alice", "laptop").await;
+    alice
+        .send_text(r#"{"type":"watch_presence","uids":["bob","carol"]}"#)
+        .await;
+    assert_eq!(alice.presence().await, ("bob".into(), Offline));
+    assert_eq!(alice.presence().await, ("carol".into(), Offline));
+
+    let mut bob = s.device("bob", "laptop").await;
+    assert_eq!(alice.presence().await, ("bob".into(), Online));
+    let carol = s.device("carol", "laptop").await;
+    assert_eq!(alice.presence().await, ("carol".into(), Online));
+    // A second device of bob's changes nothing anyone sees.
+    let bob_phone = s.device("bob", "phone").await;
+
+    let id = carol.call("bob").await.unwrap().session_id.to_string();
+    bob.expect(EventKind::IncomingCallReceived).await;
+    alice.quiet().await; // ringing is not "in a call"
+    bob.accept(&id).await.unwrap();
+    assert_eq!(alice.presence().await, ("carol".into(), InCall));
+    assert_eq!(alice.presence().await, ("bob".into(), InCall));
+    carol.end(&id).await.unwrap();
+    assert_eq!(alice.presence().await, ("carol".into(), Online));
+    assert_eq!(alice.presence().await, ("bob".into(), Online));
+
+    bob.drop_connection();
+    drop(bob_phone);
+    assert_eq!(alice.presence().await, ("bob".into(), Offline));
+    alice.quiet().await;
+}
+
+#[tokio::test]
+async fn watching_too_many_or_bad_ids_is_refused_and_the_connection_stays() {
+    let s = TestServer::start().await;
+    let mut alice = s.device("alice", "laptop").await;
+    let many: Vec<String> = (0..1001).map(|i| format!("\"u{i}\"")).collect();
+    alice
+        .send_text(&format!(
+            r#"{{"type":"watch_presence","uids":[{}]}}"#,
+            many.join(",")
+        ))
+        .await;
+    assert!(matches!(
+        alice.frame().await,
+        peal_proto::wire::ServerFrame::Error {
+            code: peal_proto::ErrorCode::BadRequest,
+            ..
+        }
+    ));
+    alice
+        .send_text(r#"{"type":"watch_presence","uids":["no spaces allowed"]}"#)
+        .await;
+    assert!(matches!(
+        alice.frame().await,
+        peal_proto::wire::ServerFrame::Error { .. }
+    ));
+    alice.quiet().await;
+}

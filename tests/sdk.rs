@@ -66,7 +66,7 @@ async fn next_call(events: &mut peal_client::EventStream) -> Event {
             .expect("an event in time")
         {
             Some(ClientEvent::Call(e)) => return e,
-            Some(ClientEvent::Connection(_)) => {}
+            Some(ClientEvent::Connection(_) | ClientEvent::Presence { .. }) => {}
             None => panic!("stream ended"),
         }
     }
@@ -351,4 +351,48 @@ async fn a_device_that_signs_in_while_a_call_rings_hears_the_ring_in_listeners_a
         .await
         .unwrap();
     assert_eq!(next_call(&mut later).await.call.session_id, next.session_id);
+}
+
+/// The next presence event on a stream, within 10 s.
+async fn presence(events: &mut peal_client::EventStream) -> (String, peal_proto::wire::Presence) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("presence in time")
+        {
+            Some(ClientEvent::Presence { uid, presence }) => return (uid.to_string(), presence),
+            Some(_) => {}
+            None => panic!("stream ended"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_sdk_hears_watched_presence_and_watches_again_after_a_reconnect() {
+    use peal_proto::wire::Presence;
+    let s = TestServer::start().await;
+    let proxy = Proxy::start(s.addr).await;
+    let alice = client(&proxy.url(), "alice", "laptop").await;
+    let mut events = alice.events();
+    alice.watch_presence(vec!["bob".into()]).unwrap();
+    assert_eq!(
+        presence(&mut events).await,
+        ("bob".into(), Presence::Offline)
+    );
+    let bob = client(&s.base, "bob", "laptop").await;
+    assert_eq!(
+        presence(&mut events).await,
+        ("bob".into(), Presence::Online)
+    );
+
+    // Cut alice off; bob leaves meanwhile; after the reconnect she hears the truth.
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    bob.close();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    proxy.heal();
+    assert_eq!(
+        presence(&mut events).await,
+        ("bob".into(), Presence::Offline)
+    );
 }

@@ -520,3 +520,16 @@ pub async fn raw(
         v["error"]["code"].as_str().unwrap_or_default().to_owned(),
     )
 }
+
+impl Device {
+    /// The next presence frame, as `(uid, presence)`.
+    pub async fn presence(&mut self) -> (String, peal_proto::wire::Presence) {
+        loop {
+            match self.frame().await {
+                ServerFrame::Presence { uid, presence } => return (uid.to_string(), presence),
+                ServerFrame::Pong { .. } => {}
+                other => panic!("{} expected presence, got {other:?}", self.uid),
+            }
+        }
+    }
+}

@@ -122,6 +122,10 @@ pub(crate) struct Inner {
     /// Held while an event is delivered, so every listener and stream sees
     /// every event once and in order (see [`Inner::delivering`]).
     delivery: Mutex<()>,
+    /// Users whose presence we watch; re-sent after every reconnect.
+    watching: Mutex<Vec<UserId>>,
+    /// Frames for the live event socket, while there is one.
+    outbox: Mutex<Option<mpsc::UnboundedSender<peal_proto::wire::ClientFrame>>>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -257,6 +261,15 @@ impl Inner {
         debug_assert!(!is_terminal(e.event) || !known.contains_key(&e.call.session_id));
     }
 
+    /// Installs (or clears) the live socket's outbox; returns what we watch.
+    pub(crate) fn set_outbox(
+        &self,
+        tx: Option<mpsc::UnboundedSender<peal_proto::wire::ClientFrame>>,
+    ) -> Vec<UserId> {
+        *lock(&self.outbox) = tx;
+        lock(&self.watching).clone()
+    }
+
     /// Records what our own action did to a call.
     fn note_own(&self, call: &CallInfo) {
         // Whatever we did (answered, declined, placed), this call no longer rings here.
@@ -337,6 +350,8 @@ impl PealClient {
             known: Mutex::new(HashMap::new()),
             rings: Mutex::new(Vec::new()),
             delivery: Mutex::new(()),
+            watching: Mutex::new(Vec::new()),
+            outbox: Mutex::new(None),
             task: Mutex::new(None),
         });
         Ok(PealClient { inner })
@@ -387,6 +402,23 @@ impl PealClient {
             lock(&self.inner.subscribers).push(tx);
         });
         EventStream { rx }
+    }
+
+    /// Hears the presence of `uids` (replacing what was watched) as
+    /// [`ClientEvent::Presence`]: their current presence at once, then every
+    /// change, and again after every reconnect.
+    pub fn watch_presence(&self, uids: Vec<UserId>) -> Result<(), ClientError> {
+        if uids.len() > peal_proto::wire::MAX_WATCHED {
+            return Err(ClientError::Refused(peal_proto::ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!("watch at most {} users", peal_proto::wire::MAX_WATCHED),
+            )));
+        }
+        *lock(&self.inner.watching) = uids.clone();
+        if let Some(tx) = lock(&self.inner.outbox).as_ref() {
+            let _ = tx.send(peal_proto::wire::ClientFrame::WatchPresence { uids });
+        }
+        Ok(())
     }
 
     /// The calls ringing this device right now, oldest first.

@@ -1,7 +1,8 @@
 //! The listener API (the seed SDK's five callbacks) and the event stream.
 
 use futures_util::Stream;
-use peal_proto::wire::{CallInfo, Event, EventKind};
+use peal_proto::wire::{CallInfo, Event, EventKind, Presence};
+use peal_proto::UserId;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
@@ -62,6 +63,12 @@ pub enum ConnectionState {
 pub enum ClientEvent {
     Call(Event),
     Connection(ConnectionState),
+    /// A watched user's presence (see [`crate::PealClient::watch_presence`]):
+    /// sent when watching starts, after every reconnect, and on every change.
+    Presence {
+        uid: UserId,
+        presence: Presence,
+    },
 }
 
 /// A `Stream` of [`ClientEvent`]s; ends when the client is dropped.

@@ -6,9 +6,9 @@ use crate::client::{send, Inner};
 use crate::error::ClientError;
 use crate::listener::{ClientEvent, ConnectionState};
 use crate::resume::{collapse_replay, end_event, reconcile};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use peal_proto::limits::MAX_FRAME_BYTES;
-use peal_proto::wire::{CallResponse, Event, EventKind, ServerFrame};
+use peal_proto::wire::{CallResponse, ClientFrame, Event, EventKind, ServerFrame};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 type Ready = oneshot::Sender<Result<(), ClientError>>;
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type WsRead = futures_util::stream::SplitStream<Ws>;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -131,7 +132,10 @@ async fn open(inner: &Inner, cursor: &Cursor) -> Result<Ws, ClientError> {
 }
 
 /// Reads one frame within `patience`; `None` when the connection is over.
-async fn next_frame(ws: &mut Ws, patience: Duration) -> Result<Option<ServerFrame>, ClientError> {
+async fn next_frame(
+    ws: &mut WsRead,
+    patience: Duration,
+) -> Result<Option<ServerFrame>, ClientError> {
     loop {
         let msg = match tokio::time::timeout(patience, ws.next()).await {
             Err(_) => {
@@ -161,7 +165,7 @@ async fn session(
     cursor: &mut Cursor,
     ready: &mut Option<Ready>,
 ) -> Result<bool, ClientError> {
-    let mut ws = open(inner, cursor).await?;
+    let (mut sink, mut ws) = open(inner, cursor).await?.split();
     let hello_patience = Duration::from_secs(10);
     let (epoch, heartbeat_ms) = match next_frame(&mut ws, hello_patience).await? {
         Some(ServerFrame::Hello {
@@ -228,7 +232,9 @@ async fn session(
             Some(ServerFrame::Error { code, message }) => {
                 tracing::warn!(%code, %message, "server error frame")
             }
-            Some(ServerFrame::Hello { .. } | ServerFrame::Pong { .. }) => {}
+            Some(
+                ServerFrame::Hello { .. } | ServerFrame::Pong { .. } | ServerFrame::Presence { .. },
+            ) => {}
             None => {
                 return Err(ClientError::Unreachable(
                     "connection closed while catching up".into(),
@@ -237,9 +243,49 @@ async fn session(
         }
     }
 
-    // Live.
+    // Live: frames from the server, and frames the application asks us to send.
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<ClientFrame>();
+    let watching = inner.set_outbox(Some(out_tx));
+    if !watching.is_empty() {
+        let _ = send_frame(&mut sink, &ClientFrame::WatchPresence { uids: watching }).await;
+    }
+    let ended = live(inner, cursor, &mut sink, &mut ws, &mut out_rx, patience).await;
+    inner.set_outbox(None);
+    ended
+}
+
+async fn send_frame(
+    sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+    frame: &ClientFrame,
+) -> Result<(), ClientError> {
+    let text = serde_json::to_string(frame).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    sink.send(Message::Text(text.into()))
+        .await
+        .map_err(|e| ClientError::Unreachable(e.to_string()))
+}
+
+async fn live(
+    inner: &Arc<Inner>,
+    cursor: &mut Cursor,
+    sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+    ws: &mut WsRead,
+    out_rx: &mut tokio::sync::mpsc::UnboundedReceiver<ClientFrame>,
+    patience: Duration,
+) -> Result<bool, ClientError> {
     loop {
-        match next_frame(&mut ws, patience).await {
+        let next = tokio::select! {
+            f = next_frame(ws, patience) => f,
+            Some(out) = out_rx.recv() => {
+                if send_frame(sink, &out).await.is_err() {
+                    return Ok(true);
+                }
+                continue;
+            }
+        };
+        match next {
+            Ok(Some(ServerFrame::Presence { uid, presence })) => {
+                inner.emit(ClientEvent::Presence { uid, presence })
+            }
             Ok(Some(ServerFrame::Event { seq, event })) => {
                 if seq > cursor.seq {
                     cursor.seq = seq;

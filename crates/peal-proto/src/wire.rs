@@ -256,6 +256,10 @@ pub enum ServerFrame {
     Snapshot { last_seq: u64, calls: Vec<CallInfo> },
     /// Answer to [`ClientFrame::Ping`].
     Pong { nonce: u64 },
+    /// A watched user's presence, sent when watching starts and whenever it
+    /// changes. Not numbered: it is state, re-sent after every (re)connect's
+    /// `watch_presence`, not replayed.
+    Presence { uid: UserId, presence: Presence },
     /// A refusal of a client frame; fatal ones are followed by a close.
     Error { code: ErrorCode, message: String },
 }
@@ -266,7 +270,13 @@ pub enum ServerFrame {
 pub enum ClientFrame {
     /// Application-level liveness probe; answered by [`ServerFrame::Pong`].
     Ping { nonce: u64 },
+    /// Replaces the set of users whose presence this connection hears
+    /// ([`MAX_WATCHED`] at most); their current presence follows at once.
+    WatchPresence { uids: Vec<UserId> },
 }
+
+/// Most users one connection may watch.
+pub const MAX_WATCHED: usize = 1000;
 
 /// `POST /v1/login`
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,9 +8,9 @@
 
 use peal_proto::fsm::Audience;
 use peal_proto::limits::{REPLAY_BUFFER_EVENTS, RESUME_WINDOW_MS};
-use peal_proto::wire::{CallInfo, Event, ServerFrame};
+use peal_proto::wire::{CallInfo, Event, Presence, ServerFrame};
 use peal_proto::{DeviceId, Millis, UserId};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 
@@ -42,9 +42,20 @@ struct DeviceSession {
     live: Option<(u64, mpsc::Sender<Frame>)>,
     /// When the last connection went away; `None` while connected.
     disconnected_at: Option<Millis>,
+    /// Users whose presence this device watches.
+    watching: Vec<UserId>,
 }
 
 impl DeviceSession {
+    /// Sends a frame that is not part of the numbered stream (not buffered).
+    fn send_now(&mut self, frame: Frame) {
+        if let Some((_, tx)) = &self.live {
+            if tx.try_send(frame).is_err() {
+                self.live = None;
+            }
+        }
+    }
+
     fn push(&mut self, frame_of: impl FnOnce(u64) -> Frame) {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -68,6 +79,8 @@ struct Inner {
     by_user: HashMap<UserId, Vec<DeviceId>>,
     /// Disconnected sessions by when they went away, so expiry never scans every device.
     disconnected: BTreeSet<(Millis, DeviceId)>,
+    /// Who watches each user's presence.
+    watchers: HashMap<UserId, HashSet<DeviceId>>,
     next_conn: u64,
 }
 
@@ -110,6 +123,7 @@ impl Inner {
             buffer: VecDeque::new(),
             live: None,
             disconnected_at,
+            watching: Vec::new(),
         };
         self.devices.insert(device.clone(), session);
         if let Some(t) = disconnected_at {
@@ -196,18 +210,72 @@ impl Hub {
     }
 
     /// The socket `conn` of `device` went away; its session is kept for the resume window.
-    pub fn detach(&self, device: &DeviceId, conn: u64, now: Millis) {
+    /// Returns the device's user if this was its live connection.
+    pub fn detach(&self, device: &DeviceId, conn: u64, now: Millis) -> Option<UserId> {
         let mut inner = self.lock();
         let Inner {
             devices,
             disconnected,
             ..
         } = &mut *inner;
-        if let Some(s) = devices.get_mut(device) {
-            if s.live.as_ref().is_some_and(|(c, _)| *c == conn) {
-                s.live = None;
-                s.disconnected_at = Some(now);
-                disconnected.insert((now, device.clone()));
+        let s = devices.get_mut(device)?;
+        if !s.live.as_ref().is_some_and(|(c, _)| *c == conn) {
+            return None;
+        }
+        s.live = None;
+        s.disconnected_at = Some(now);
+        disconnected.insert((now, device.clone()));
+        Some(s.user.clone())
+    }
+
+    /// Replaces what `device` watches; `false` if it has no session.
+    pub fn watch(&self, device: &DeviceId, uids: Vec<UserId>) -> bool {
+        let mut inner = self.lock();
+        let Inner {
+            devices, watchers, ..
+        } = &mut *inner;
+        let Some(s) = devices.get_mut(device) else {
+            return false;
+        };
+        for u in s.watching.drain(..) {
+            if let Some(w) = watchers.get_mut(&u) {
+                w.remove(device);
+                if w.is_empty() {
+                    watchers.remove(&u);
+                }
+            }
+        }
+        for u in &uids {
+            watchers
+                .entry(u.clone())
+                .or_default()
+                .insert(device.clone());
+        }
+        s.watching = uids;
+        true
+    }
+
+    /// Whether anyone watches `user`'s presence.
+    pub fn is_watched(&self, user: &UserId) -> bool {
+        self.lock().watchers.contains_key(user)
+    }
+
+    /// Tells `uid`'s watchers (all of them, or just `only`) its presence.
+    pub fn send_presence(&self, uid: &UserId, presence: Presence, only: Option<&DeviceId>) {
+        let f = frame(&ServerFrame::Presence {
+            uid: uid.clone(),
+            presence,
+        });
+        let mut inner = self.lock();
+        let Inner {
+            devices, watchers, ..
+        } = &mut *inner;
+        for d in watchers.get(uid).into_iter().flatten() {
+            if only.is_some_and(|o| o != d) {
+                continue;
+            }
+            if let Some(s) = devices.get_mut(d) {
+                s.send_now(f.clone());
             }
         }
     }
@@ -237,6 +305,14 @@ impl Hub {
             }
             inner.disconnected.remove(&(t, d.clone()));
             if let Some(s) = inner.devices.remove(&d) {
+                for u in &s.watching {
+                    if let Some(w) = inner.watchers.get_mut(u) {
+                        w.remove(&d);
+                        if w.is_empty() {
+                            inner.watchers.remove(u);
+                        }
+                    }
+                }
                 if let Some(v) = inner.by_user.get_mut(&s.user) {
                     v.retain(|x| x != &d);
                     if v.is_empty() {

@@ -142,8 +142,8 @@ impl SqliteStore {
 }
 
 fn decode_call(id: &str, json: &str) -> StoreResult<CallState> {
-    let call: CallState =
-        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(id.to_owned(), e.to_string()))?;
+    let call: CallState = serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(id.to_owned(), e.to_string()))?;
     // The state machine relies on the caller being participants[0].
     match call.participants.first() {
         Some(p) if p.role == peal_proto::wire::Role::Caller => Ok(call),

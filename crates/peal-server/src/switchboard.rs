@@ -16,6 +16,7 @@ use peal_proto::exchange::{Applied, ApplyError, Exchange, Placement};
 use peal_proto::fsm::{CallState, Effect, Input};
 use peal_proto::wire::{CallInfo, Event, ParticipantState, Presence, RejectStatus, Role};
 use peal_proto::{DeviceId, ErrorCode, SessionId, UserId};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -59,6 +60,11 @@ pub enum Command {
     Detach {
         device: DeviceId,
         conn: u64,
+    },
+    /// `device` now watches the presence of `uids` (replacing what it watched).
+    Watch {
+        device: DeviceId,
+        uids: Vec<UserId>,
     },
     Presence {
         users: Vec<UserId>,
@@ -150,6 +156,10 @@ impl Switchboard {
         let _ = self.tx.send(Command::Detach { device, conn }).await;
     }
 
+    pub async fn watch(&self, device: DeviceId, uids: Vec<UserId>) {
+        let _ = self.tx.send(Command::Watch { device, uids }).await;
+    }
+
     pub async fn presence(&self, users: Vec<UserId>) -> Vec<Presence> {
         let n = users.len();
         self.ask(|reply| Command::Presence { users, reply })
@@ -171,6 +181,8 @@ pub struct Task {
     hub: Arc<Hub>,
     clock: SharedClock,
     rx: mpsc::Receiver<Command>,
+    /// The presence last told to watchers, per watched user.
+    told: HashMap<UserId, Presence>,
 }
 
 /// Restores the live calls from storage (finishing rings that ran out while
@@ -203,6 +215,7 @@ pub async fn start(
         exchange.restore(call);
     }
     let mut task = Task {
+        told: HashMap::new(),
         exchange,
         store,
         hub,
@@ -246,13 +259,14 @@ impl Task {
         let now = self.clock.now();
         for applied in self.exchange.expire(now) {
             if let Err(e) = self.carry_out(&applied).await {
-                tracing::error!(error = %e, "could not record a ring timeout; will retry");
+                tracing::error!(error = %e, "could not record a ring timeout; the next start records it");
             }
         }
         for (user, device) in self.hub.expire(now) {
+            self.refresh_presence(std::iter::once(&user));
             for applied in self.exchange.device_lost(&user, &device, now) {
                 if let Err(e) = self.carry_out(&applied).await {
-                    tracing::error!(error = %e, "could not record a lost device");
+                    tracing::error!(error = %e, "could not record a lost device; the next start finishes the call");
                 }
             }
         }
@@ -336,21 +350,24 @@ impl Task {
                     || exchange.calls_of(&user).map(CallState::info).collect(),
                 );
                 let _ = reply.send(r);
+                self.refresh_presence(std::iter::once(&user));
             }
-            Command::Detach { device, conn } => self.hub.detach(&device, conn, now),
+            Command::Detach { device, conn } => {
+                if let Some(user) = self.hub.detach(&device, conn, now) {
+                    self.refresh_presence(std::iter::once(&user));
+                }
+            }
+            Command::Watch { device, uids } => {
+                if self.hub.watch(&device, uids.clone()) {
+                    for u in &uids {
+                        let p = self.presence_of(u);
+                        self.hub.send_presence(u, p, Some(&device));
+                        self.told.insert(u.clone(), p);
+                    }
+                }
+            }
             Command::Presence { users, reply } => {
-                let p = users
-                    .iter()
-                    .map(|u| {
-                        if self.exchange.ongoing_call_of(u).is_some() {
-                            Presence::InCall
-                        } else if self.hub.is_online(u) {
-                            Presence::Online
-                        } else {
-                            Presence::Offline
-                        }
-                    })
-                    .collect();
+                let p = users.iter().map(|u| self.presence_of(u)).collect();
                 let _ = reply.send(p);
             }
             Command::LiveCount { reply } => {
@@ -375,8 +392,33 @@ impl Task {
         }
     }
 
+    fn presence_of(&self, u: &UserId) -> Presence {
+        if self.exchange.ongoing_call_of(u).is_some() {
+            Presence::InCall
+        } else if self.hub.is_online(u) {
+            Presence::Online
+        } else {
+            Presence::Offline
+        }
+    }
+
+    /// Tells the watchers of `users` whose presence changed.
+    fn refresh_presence<'a>(&mut self, users: impl Iterator<Item = &'a UserId>) {
+        for u in users {
+            if !self.hub.is_watched(u) {
+                self.told.remove(u);
+                continue;
+            }
+            let p = self.presence_of(u);
+            if self.told.get(u) != Some(&p) {
+                self.told.insert(u.clone(), p);
+                self.hub.send_presence(u, p, None);
+            }
+        }
+    }
+
     /// Persist first, then notify.
-    async fn carry_out(&self, applied: &Applied) -> Result<(), StoreError> {
+    async fn carry_out(&mut self, applied: &Applied) -> Result<(), StoreError> {
         let mut info: Option<CallInfo> = None;
         let now = self.clock.now();
         for effect in &applied.effects {
@@ -400,6 +442,13 @@ impl Task {
                 Effect::ArmTimer { .. } => {}
             }
         }
+        let uids: Vec<UserId> = applied
+            .call
+            .participants
+            .iter()
+            .map(|p| p.uid.clone())
+            .collect();
+        self.refresh_presence(uids.iter());
         Ok(())
     }
 

@@ -14,8 +14,9 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
+use peal_proto::ids::is_valid_id;
 use peal_proto::limits::MAX_FRAME_BYTES;
-use peal_proto::wire::{ClientFrame, ServerFrame, PROTOCOL_VERSION};
+use peal_proto::wire::{ClientFrame, ServerFrame, MAX_WATCHED, PROTOCOL_VERSION};
 use peal_proto::ErrorCode;
 use serde::Deserialize;
 use std::time::Duration;
@@ -112,6 +113,17 @@ async fn session(socket: WebSocket, s: AppState, a: Auth, since: Option<(u64, St
                         Ok(ClientFrame::Ping { nonce }) => {
                             if sink.send(text(&ServerFrame::Pong { nonce })).await.is_err() {
                                 break None;
+                            }
+                        }
+                        Ok(ClientFrame::WatchPresence { uids }) => {
+                            if uids.len() > MAX_WATCHED || uids.iter().any(|u| !is_valid_id(u.as_str())) {
+                                let message = format!("watch at most {MAX_WATCHED} valid user ids");
+                                let refusal = ServerFrame::Error { code: ErrorCode::BadRequest, message };
+                                if sink.send(text(&refusal)).await.is_err() {
+                                    break None;
+                                }
+                            } else {
+                                s.switchboard.watch(device.clone(), uids).await;
                             }
                         }
                         Err(e) => {
