@@ -178,3 +178,55 @@ async fn a_device_flooding_requests_is_rate_limited() {
     s.clock.advance(1_000);
     alice.history().await;
 }
+
+#[tokio::test]
+async fn a_retried_request_with_the_same_idempotency_key_gets_the_first_answer_and_acts_once() {
+    let s = TestServer::start().await;
+    let mut alice = s.device("alice", "laptop").await;
+    let mut bob = s.device("bob", "laptop").await;
+    let body =
+        serde_json::json!({"receiver": "bob", "receiver_type": "user", "call_type": "video"});
+
+    let first = alice
+        .post_keyed("/v1/calls", body.clone(), Some("k-1"))
+        .await
+        .unwrap();
+    bob.expect(EventKind::IncomingCallReceived).await;
+    let id = first.session_id.to_string();
+    let accept = format!("/v1/calls/{id}/accept");
+    let a1 = bob
+        .post_keyed(&accept, serde_json::json!({}), Some("k-2"))
+        .await
+        .unwrap();
+    // The response was "lost": the same accept again gets the same answer, not "already answered".
+    let a2 = bob
+        .post_keyed(&accept, serde_json::json!({}), Some("k-2"))
+        .await
+        .unwrap();
+    assert_eq!(a1, a2);
+    alice.expect(EventKind::OutgoingCallAccepted).await;
+    // Without the key it is a second accept, and refused.
+    assert_code(bob.accept(&id).await, ErrorCode::InvalidState);
+    alice.end(&id).await.unwrap();
+    bob.expect(EventKind::CallEndedMessageReceived).await;
+
+    // Re-sending the old initiate after the call is over places no new call.
+    let again = alice
+        .post_keyed("/v1/calls", body.clone(), Some("k-1"))
+        .await
+        .unwrap();
+    assert_eq!(again.session_id, first.session_id);
+    bob.quiet().await;
+    assert_eq!(alice.history().await.len(), 1);
+
+    // No key is fine; a malformed key is refused.
+    let url = format!("{}/v1/calls", s.base);
+    let bad = raw("POST", &url, Some(&alice.token), Some(body.to_string())).await;
+    assert_eq!(bad.0, 200, "no key is fine");
+    let mut req = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&alice.token)
+        .json(&body);
+    req = req.header("idempotency-key", "has space");
+    assert_eq!(req.send().await.unwrap().status().as_u16(), 400);
+}

@@ -396,3 +396,31 @@ async fn the_sdk_hears_watched_presence_and_watches_again_after_a_reconnect() {
         ("bob".into(), Presence::Offline)
     );
 }
+
+#[tokio::test]
+async fn a_call_placed_while_the_server_is_briefly_unreachable_goes_through_once() {
+    let s = TestServer::start().await;
+    let proxy = Proxy::start(s.addr).await;
+    let alice = client(&proxy.url(), "alice", "laptop").await;
+    let bob = client(&s.base, "bob", "laptop").await;
+    let mut events = bob.events();
+    proxy.cut();
+    let healer = {
+        let p = proxy.clone_handle();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            p.heal();
+        })
+    };
+    let call = alice
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Audio))
+        .await
+        .expect("placed after retrying");
+    healer.await.unwrap();
+    let e = next_call(&mut events).await;
+    assert_eq!(
+        (e.event, &e.call.session_id),
+        (EventKind::IncomingCallReceived, &call.session_id)
+    );
+    assert_eq!(alice.history(10).await.unwrap().len(), 1);
+}

@@ -335,14 +335,25 @@ impl Device {
     }
 
     async fn post(&self, path: &str, body: serde_json::Value) -> Result<CallInfo, ErrorBody> {
-        let r = self
+        self.post_keyed(path, body, None).await
+    }
+
+    /// A call action with an `Idempotency-Key`.
+    pub async fn post_keyed(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        key: Option<&str>,
+    ) -> Result<CallInfo, ErrorBody> {
+        let mut req = self
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .expect("server reachable");
+            .json(&body);
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        let r = req.send().await.expect("server reachable");
         decode::<CallResponse>(r).await.map(|c| c.call)
     }
 
@@ -486,6 +497,14 @@ impl Proxy {
         s.blocked = true;
         for p in s.pipes.drain(..) {
             p.abort();
+        }
+    }
+
+    /// Another handle on the same proxy (to heal it from a task).
+    pub fn clone_handle(&self) -> Proxy {
+        Proxy {
+            addr: self.addr,
+            state: self.state.clone(),
         }
     }
 

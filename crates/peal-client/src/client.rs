@@ -17,6 +17,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+/// Extra attempts for a call action that could not reach the server (200, 400, 800 ms apart).
+const ACTION_RETRIES: u32 = 3;
+
 /// How long one HTTP request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -431,8 +434,30 @@ impl PealClient {
         })
     }
 
+    /// Sends a call action with an idempotency key, retrying a few times if
+    /// the server could not be reached: the key makes a retry whose first
+    /// attempt did arrive get that attempt's answer instead of acting twice.
     async fn call_action(&self, req: reqwest::RequestBuilder) -> Result<CallInfo, ClientError> {
-        let r: CallResponse = send(req.bearer_auth(&self.inner.token)).await?;
+        let key = {
+            use rand::Rng;
+            format!("{:032x}", rand::thread_rng().gen::<u128>())
+        };
+        let req = req
+            .bearer_auth(&self.inner.token)
+            .header("idempotency-key", key);
+        let mut attempt = 0u32;
+        let r: CallResponse = loop {
+            let Some(this) = req.try_clone() else {
+                break send(req).await?;
+            };
+            match send(this).await {
+                Err(ClientError::Unreachable(_)) if attempt < ACTION_RETRIES => {
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                    attempt += 1;
+                }
+                other => break other?,
+            }
+        };
         self.inner.note_own(&r.call);
         Ok(r.call)
     }

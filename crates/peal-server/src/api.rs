@@ -7,7 +7,7 @@ use crate::switchboard::Action;
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use peal_proto::exchange::Placement;
 use peal_proto::ids::is_valid_id;
@@ -43,6 +43,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                 _ => "invalid request body".to_owned(),
             })),
         }
+    }
+}
+
+/// The `Idempotency-Key` header: 1–64 visible ASCII characters, if present.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match v.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(k.to_owned()))
+        }
+        Ok(_) | Err(_) => Err(ApiError::bad_request(
+            "Idempotency-Key must be 1-64 visible ASCII characters",
+        )),
     }
 }
 
@@ -139,8 +154,10 @@ pub async fn groups(State(s): State<AppState>, a: Auth) -> Result<Json<Vec<Group
 pub async fn initiate(
     State(s): State<AppState>,
     a: Auth,
+    headers: HeaderMap,
     Body(req): Body<InitiateRequest>,
 ) -> Result<Json<CallResponse>, ApiError> {
+    let idem = idempotency_key(&headers)?;
     let caller = a.owner.user;
     let ring_timeout_secs = match req.timeout {
         None => s.ring_timeout_secs,
@@ -213,7 +230,7 @@ pub async fn initiate(
     };
     let call = s
         .switchboard
-        .initiate(SessionId(auth::random_id(16)), placement)
+        .initiate(SessionId(auth::random_id(16)), placement, idem)
         .await?;
     Ok(Json(CallResponse { call }))
 }
@@ -221,13 +238,15 @@ pub async fn initiate(
 async fn act(
     s: &AppState,
     a: Auth,
+    headers: &HeaderMap,
     id: &str,
     action: Action,
 ) -> Result<Json<CallResponse>, ApiError> {
+    let idem = idempotency_key(headers)?;
     let id = session_id(id)?;
     let call = s
         .switchboard
-        .act(a.owner.user.uid, a.owner.device_id, id, action)
+        .act(a.owner.user.uid, a.owner.device_id, id, action, idem)
         .await?;
     Ok(Json(CallResponse { call }))
 }
@@ -247,26 +266,29 @@ pub async fn get_call(
 pub async fn accept(
     State(s): State<AppState>,
     a: Auth,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<CallResponse>, ApiError> {
-    act(&s, a, &id, Action::Accept).await
+    act(&s, a, &headers, &id, Action::Accept).await
 }
 
 pub async fn reject(
     State(s): State<AppState>,
     a: Auth,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Body(req): Body<RejectRequest>,
 ) -> Result<Json<CallResponse>, ApiError> {
-    act(&s, a, &id, Action::Reject(req.status)).await
+    act(&s, a, &headers, &id, Action::Reject(req.status)).await
 }
 
 pub async fn end(
     State(s): State<AppState>,
     a: Auth,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<CallResponse>, ApiError> {
-    act(&s, a, &id, Action::End).await
+    act(&s, a, &headers, &id, Action::End).await
 }
 
 #[derive(Deserialize)]

@@ -9,7 +9,7 @@ use peal_proto::{ErrorBody, ErrorCode};
 
 use crate::store::StoreError;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError(pub ErrorBody);
 
 impl ApiError {

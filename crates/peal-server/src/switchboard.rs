@@ -35,6 +35,7 @@ pub enum Command {
     Initiate {
         session_id: SessionId,
         placement: Placement,
+        idem: Option<String>,
         reply: Reply<CallInfo>,
     },
     Act {
@@ -42,6 +43,7 @@ pub enum Command {
         device: DeviceId,
         session_id: SessionId,
         action: Action,
+        idem: Option<String>,
         reply: Reply<CallInfo>,
     },
     /// A call as `user` may see it (live or finished).
@@ -93,14 +95,18 @@ impl Switchboard {
         rx.await.ok()
     }
 
+    /// Places a call. With an idempotency key, a retry from the same device
+    /// gets the first attempt's answer instead of acting twice.
     pub async fn initiate(
         &self,
         session_id: SessionId,
         placement: Placement,
+        idem: Option<String>,
     ) -> Result<CallInfo, ApiError> {
         self.ask(|reply| Command::Initiate {
             session_id,
             placement,
+            idem,
             reply,
         })
         .await
@@ -113,12 +119,14 @@ impl Switchboard {
         device: DeviceId,
         session_id: SessionId,
         action: Action,
+        idem: Option<String>,
     ) -> Result<CallInfo, ApiError> {
         self.ask(|reply| Command::Act {
             user,
             device,
             session_id,
             action,
+            idem,
             reply,
         })
         .await
@@ -183,6 +191,59 @@ pub struct Task {
     rx: mpsc::Receiver<Command>,
     /// The presence last told to watchers, per watched user.
     told: HashMap<UserId, Presence>,
+    /// Answers given to requests with an idempotency key.
+    answered: Answered,
+}
+
+/// How long an idempotency key is remembered: longer than any ring.
+pub const IDEMPOTENCY_MS: i64 = 10 * 60_000;
+const IDEMPOTENCY_MAX: usize = 100_000;
+
+type IdemKey = (DeviceId, String);
+
+/// The answers given to requests that carried an idempotency key, so a retry
+/// (the response was lost on the way) gets the same answer, not a second action.
+#[derive(Default)]
+struct Answered {
+    by_key: HashMap<IdemKey, Result<CallInfo, ApiError>>,
+    order: std::collections::VecDeque<(peal_proto::Millis, IdemKey)>,
+}
+
+impl Answered {
+    fn get(&self, key: &IdemKey) -> Option<&Result<CallInfo, ApiError>> {
+        self.by_key.get(key)
+    }
+
+    /// Keeps decided answers; a failure worth retrying (rate limit, server
+    /// trouble) is not remembered, so the retry acts.
+    fn remember(
+        &mut self,
+        key: Option<IdemKey>,
+        r: &Result<CallInfo, ApiError>,
+        now: peal_proto::Millis,
+    ) {
+        let Some(key) = key else { return };
+        if let Err(e) = r {
+            if matches!(e.code(), ErrorCode::RateLimited | ErrorCode::Internal) {
+                return;
+            }
+        }
+        if self.by_key.len() >= IDEMPOTENCY_MAX {
+            self.expire(peal_proto::Millis(i64::MAX));
+        }
+        self.by_key.insert(key.clone(), r.clone());
+        self.order.push_back((now, key));
+    }
+
+    fn expire(&mut self, now: peal_proto::Millis) {
+        while let Some((at, key)) = self.order.front() {
+            if now.since(*at) < IDEMPOTENCY_MS && self.by_key.len() < IDEMPOTENCY_MAX {
+                break;
+            }
+            self.by_key.remove(key);
+            self.order.pop_front();
+        }
+    }
 }
 
 /// Restores the live calls from storage (finishing rings that ran out while
@@ -216,6 +277,7 @@ pub async fn start(
     }
     let mut task = Task {
         told: HashMap::new(),
+        answered: Answered::default(),
         exchange,
         store,
         hub,
@@ -257,6 +319,7 @@ impl Task {
     /// Fires due ring timers and reports devices gone past the resume window.
     async fn tick(&mut self) {
         let now = self.clock.now();
+        self.answered.expire(now);
         for applied in self.exchange.expire(now) {
             if let Err(e) = self.carry_out(&applied).await {
                 tracing::error!(error = %e, "could not record a ring timeout; the next start records it");
@@ -278,12 +341,19 @@ impl Task {
             Command::Initiate {
                 session_id,
                 placement,
+                idem,
                 reply,
             } => {
+                let key = idem.map(|k| (placement.caller_device.clone(), k));
+                if let Some(done) = key.as_ref().and_then(|k| self.answered.get(k)) {
+                    let _ = reply.send(done.clone());
+                    return;
+                }
                 let r = match self.exchange.initiate(session_id, placement, now) {
                     Ok(applied) => self.finish_step(None, applied).await,
                     Err(e) => Err(e.into()),
                 };
+                self.answered.remember(key, &r, now);
                 let _ = reply.send(r);
             }
             Command::Act {
@@ -291,8 +361,14 @@ impl Task {
                 device,
                 session_id,
                 action,
+                idem,
                 reply,
             } => {
+                let key = idem.map(|k| (device.clone(), k));
+                if let Some(done) = key.as_ref().and_then(|k| self.answered.get(k)) {
+                    let _ = reply.send(done.clone());
+                    return;
+                }
                 let input = match action {
                     Action::Accept => Input::Accept {
                         user: user.clone(),
@@ -316,6 +392,7 @@ impl Task {
                         Err(self.finished_refusal(&user, &session_id).await)
                     }
                 };
+                self.answered.remember(key, &r, now);
                 let _ = reply.send(r);
             }
             Command::Get {
