@@ -424,3 +424,33 @@ async fn a_call_placed_while_the_server_is_briefly_unreachable_goes_through_once
     );
     assert_eq!(alice.history(10).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn dropping_the_last_clone_of_a_client_closes_its_connection() {
+    use peal_proto::wire::Presence;
+    let s = TestServer::start().await;
+    let alice = client(&s.base, "alice", "laptop").await;
+    let mut events = alice.events();
+    alice.watch_presence(vec!["bob".into()]).unwrap();
+    assert_eq!(
+        presence(&mut events).await,
+        ("bob".into(), Presence::Offline)
+    );
+    let bob = client(&s.base, "bob", "laptop").await;
+    let bob_clone = bob.clone();
+    assert_eq!(
+        presence(&mut events).await,
+        ("bob".into(), Presence::Online)
+    );
+    drop(bob);
+    let quiet = tokio::time::timeout(Duration::from_millis(300), events.next()).await;
+    assert!(
+        quiet.is_err(),
+        "a live clone keeps the connection: {quiet:?}"
+    );
+    drop(bob_clone);
+    assert_eq!(
+        presence(&mut events).await,
+        ("bob".into(), Presence::Offline)
+    );
+}

@@ -96,6 +96,27 @@ impl Call {
 #[derive(Clone)]
 pub struct PealClient {
     pub(crate) inner: Arc<Inner>,
+    /// Held only by the application's clones (the event task holds `inner`,
+    /// not this), so dropping the last clone stops the task.
+    task: Arc<TaskGuard>,
+}
+
+/// Aborts the event task when the last [`PealClient`] clone goes away.
+#[derive(Default)]
+struct TaskGuard(Mutex<Option<JoinHandle<()>>>);
+
+impl TaskGuard {
+    fn stop(&self) {
+        if let Some(t) = lock(&self.0).take() {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl std::fmt::Debug for PealClient {
@@ -129,7 +150,6 @@ pub(crate) struct Inner {
     watching: Mutex<Vec<UserId>>,
     /// Frames for the live event socket, while there is one.
     outbox: Mutex<Option<mpsc::UnboundedSender<peal_proto::wire::ClientFrame>>>,
-    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 thread_local! {
@@ -139,14 +159,6 @@ thread_local! {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(t) = lock(&self.task).take() {
-            t.abort();
-        }
-    }
 }
 
 fn unreachable(e: reqwest::Error) -> ClientError {
@@ -307,7 +319,7 @@ impl PealClient {
         let client = PealClient::sign_in(config).await?;
         let inner = &client.inner;
         let (handle, ready) = stream::spawn(inner);
-        *lock(&inner.task) = Some(handle);
+        *lock(&client.task.0) = Some(handle);
         match tokio::time::timeout(REQUEST_TIMEOUT, ready).await {
             Ok(Ok(Ok(()))) => Ok(client),
             Ok(Ok(Err(e))) => Err(e),
@@ -355,9 +367,11 @@ impl PealClient {
             delivery: Mutex::new(()),
             watching: Mutex::new(Vec::new()),
             outbox: Mutex::new(None),
-            task: Mutex::new(None),
         });
-        Ok(PealClient { inner })
+        Ok(PealClient {
+            inner,
+            task: Arc::new(TaskGuard::default()),
+        })
     }
 
     /// The signed-in user.
@@ -580,8 +594,6 @@ impl PealClient {
 
     /// Closes the event connection now.
     pub fn close(&self) {
-        if let Some(t) = lock(&self.inner.task).take() {
-            t.abort();
-        }
+        self.task.stop();
     }
 }
