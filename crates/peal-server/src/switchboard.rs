@@ -229,7 +229,7 @@ impl Answered {
             }
         }
         if self.by_key.len() >= IDEMPOTENCY_MAX {
-            self.expire(peal_proto::Millis(i64::MAX));
+            self.expire(now);
         }
         self.by_key.insert(key.clone(), r.clone());
         self.order.push_back((now, key));
