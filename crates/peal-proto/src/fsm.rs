@@ -400,14 +400,13 @@ impl CallState {
         let p = self.participant(uid)?;
         let status = self.status();
         Some(match p.role {
+            // A caller who left a group call that goes on is done with it.
+            Role::Caller if p.state == ParticipantState::Left && self.is_live() => Status::Ended,
             Role::Caller => status,
             Role::Callee => match p.state {
                 ParticipantState::Ringing => status,
                 ParticipantState::Joined => status,
-                ParticipantState::Left => match self.phase {
-                    Phase::Initiated | Phase::Ongoing => Status::Ended,
-                    Phase::Finished(_) => Status::Ended,
-                },
+                ParticipantState::Left => Status::Ended,
                 ParticipantState::Declined => Status::Rejected,
                 ParticipantState::DeclinedBusy => Status::Busy,
                 ParticipantState::Busy => Status::Missed,
