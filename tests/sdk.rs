@@ -391,10 +391,15 @@ async fn the_sdk_hears_watched_presence_and_watches_again_after_a_reconnect() {
     bob.close();
     tokio::time::sleep(Duration::from_millis(100)).await;
     proxy.heal();
-    assert_eq!(
-        presence(&mut events).await,
-        ("bob".into(), Presence::Offline)
-    );
+    // After the reconnect she is told bob's presence again; on a slow machine the
+    // server may not have seen bob go yet, so an "online" may come first.
+    loop {
+        let (uid, p) = presence(&mut events).await;
+        assert_eq!(uid, "bob");
+        if p == Presence::Offline {
+            break;
+        }
+    }
 }
 
 #[tokio::test]
