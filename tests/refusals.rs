@@ -230,3 +230,109 @@ async fn a_retried_request_with_the_same_idempotency_key_gets_the_first_answer_a
     req = req.header("idempotency-key", "has space");
     assert_eq!(req.send().await.unwrap().status().as_u16(), 400);
 }
+
+/// splitmix64, seeded and printed so a failure replays with PEAL_SEED.
+fn rng() -> impl FnMut() -> u64 {
+    let mut x: u64 = std::env::var("PEAL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("PEAL_SEED={x}");
+    move || {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Random text that looks a little like our JSON.
+fn garbage(next: &mut impl FnMut() -> u64) -> String {
+    const PIECES: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"",
+        "type",
+        "ping",
+        "watch_presence",
+        "uids",
+        "nonce",
+        "receiver",
+        "receiver_type",
+        "call_type",
+        "user",
+        "group",
+        "video",
+        "status",
+        "null",
+        "true",
+        "-1",
+        "1e999",
+        "18446744073709551616",
+        "\\u0000",
+        "é",
+        "😀",
+        " ",
+        "bob",
+        "timeout",
+    ];
+    let n = next() % 40;
+    (0..n)
+        .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+        .collect()
+}
+
+#[tokio::test]
+async fn garbage_on_every_surface_gets_typed_refusals_and_the_server_keeps_ringing() {
+    let s = TestServer::start_with(|c| c.requests_per_second = 100_000).await;
+    let mut next = rng();
+    let alice = s.device("alice", "laptop").await;
+    let calls_url = format!("{}/v1/calls", s.base);
+    let login_url = format!("{}/v1/login", s.base);
+    for _ in 0..200 {
+        let body = garbage(&mut next);
+        let (status, code) = raw("POST", &calls_url, Some(&alice.token), Some(body.clone())).await;
+        assert!(status < 500, "{body:?} -> {status} {code}");
+        assert!(
+            status == 200 || !code.is_empty(),
+            "{body:?}: a refusal carries a code"
+        );
+        let (status, _) = raw("POST", &login_url, None, Some(body.clone())).await;
+        assert!(status < 500, "login {body:?} -> {status}");
+        let accept = format!(
+            "{}/v1/calls/{}/accept",
+            s.base,
+            garbage(&mut next).replace('/', "")
+        );
+        let (status, _) = raw("POST", &accept, Some(&alice.token), None).await;
+        assert!(status < 500, "{accept:?} -> {status}");
+    }
+    let mut d = s.device("carol", "fuzz").await;
+    for _ in 0..50 {
+        let text = garbage(&mut next);
+        d.send_text(&text).await;
+        // Either it parsed (a pong, presence) or it is refused and the socket closed; never a crash.
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), d.closed()).await;
+        d.connect(None).await;
+    }
+    // Whatever happened above, calls still ring.
+    let mut bob = s.device("bob", "laptop").await;
+    let alice = s.device("alice", "laptop2").await;
+    let _ = alice.call("bob").await;
+    loop {
+        let e = bob.event().await;
+        if e.event == EventKind::IncomingCallReceived && e.call.initiator.uid.as_str() == "alice" {
+            break;
+        }
+    }
+}
