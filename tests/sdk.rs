@@ -14,6 +14,10 @@ use std::time::Duration;
 struct Recorder(Mutex<Vec<(&'static str, Event)>>);
 
 impl Recorder {
+    fn record(&self, name: &'static str, e: &Event) {
+        self.0.lock().unwrap().push((name, e.clone()));
+    }
+
     fn names(&self) -> Vec<&'static str> {
         self.0.lock().unwrap().iter().map(|(n, _)| *n).collect()
     }
@@ -21,34 +25,19 @@ impl Recorder {
 
 impl CallListener for Recorder {
     fn on_incoming_call_received(&self, e: &Event) {
-        self.0
-            .lock()
-            .unwrap()
-            .push(("incoming_call_received", e.clone()));
+        self.record("incoming_call_received", e);
     }
     fn on_outgoing_call_accepted(&self, e: &Event) {
-        self.0
-            .lock()
-            .unwrap()
-            .push(("outgoing_call_accepted", e.clone()));
+        self.record("outgoing_call_accepted", e);
     }
     fn on_outgoing_call_rejected(&self, e: &Event) {
-        self.0
-            .lock()
-            .unwrap()
-            .push(("outgoing_call_rejected", e.clone()));
+        self.record("outgoing_call_rejected", e);
     }
     fn on_incoming_call_cancelled(&self, e: &Event) {
-        self.0
-            .lock()
-            .unwrap()
-            .push(("incoming_call_cancelled", e.clone()));
+        self.record("incoming_call_cancelled", e);
     }
     fn on_call_ended_message_received(&self, e: &Event) {
-        self.0
-            .lock()
-            .unwrap()
-            .push(("call_ended_message_received", e.clone()));
+        self.record("call_ended_message_received", e);
     }
 }
 

@@ -24,24 +24,25 @@ fn dev(d: &str) -> DeviceId {
     DeviceId::from(d)
 }
 
-fn one_to_one() -> CallState {
-    CallState::start(
-        NewCall {
-            session_id: SessionId::from("c1"),
-            call_type: CallType::Video,
-            receiver_type: ReceiverType::User,
-            receiver: Receiver::User {
-                uid: "bob".into(),
-                name: "BOB".into(),
-            },
-            caller: party("alice"),
-            caller_device: dev("a1"),
-            callees: vec![(party("bob"), false)],
-            ring_timeout_ms: RING_MS,
+/// alice calls bob (1:1); `busy`: bob is already in another call.
+fn new_call(call_type: CallType, busy: bool) -> NewCall {
+    NewCall {
+        session_id: SessionId::from("c1"),
+        call_type,
+        receiver_type: ReceiverType::User,
+        receiver: Receiver::User {
+            uid: "bob".into(),
+            name: "BOB".into(),
         },
-        T0,
-    )
-    .call
+        caller: party("alice"),
+        caller_device: dev("a1"),
+        callees: vec![(party("bob"), busy)],
+        ring_timeout_ms: RING_MS,
+    }
+}
+
+fn one_to_one() -> CallState {
+    CallState::start(new_call(CallType::Video, false), T0).call
 }
 
 fn accept(u: &str, d: &str) -> Input {
@@ -103,22 +104,7 @@ fn user(u: &str) -> Audience {
 
 #[test]
 fn placing_a_call_persists_rings_the_callee_and_arms_the_ring_timer() {
-    let t = CallState::start(
-        NewCall {
-            session_id: SessionId::from("c1"),
-            call_type: CallType::Audio,
-            receiver_type: ReceiverType::User,
-            receiver: Receiver::User {
-                uid: "bob".into(),
-                name: "BOB".into(),
-            },
-            caller: party("alice"),
-            caller_device: dev("a1"),
-            callees: vec![(party("bob"), false)],
-            ring_timeout_ms: RING_MS,
-        },
-        T0,
-    );
+    let t = CallState::start(new_call(CallType::Audio, false), T0);
     assert_eq!(t.call.phase, Phase::Initiated);
     assert_eq!(
         t.effects,
@@ -139,22 +125,7 @@ fn placing_a_call_persists_rings_the_callee_and_arms_the_ring_timer() {
 
 #[test]
 fn calling_someone_already_in_a_call_is_busy_at_once_and_missed_for_them() {
-    let t = CallState::start(
-        NewCall {
-            session_id: SessionId::from("c1"),
-            call_type: CallType::Audio,
-            receiver_type: ReceiverType::User,
-            receiver: Receiver::User {
-                uid: "bob".into(),
-                name: "BOB".into(),
-            },
-            caller: party("alice"),
-            caller_device: dev("a1"),
-            callees: vec![(party("bob"), true)],
-            ring_timeout_ms: RING_MS,
-        },
-        T0,
-    );
+    let t = CallState::start(new_call(CallType::Audio, true), T0);
     assert_eq!(t.call.phase, Phase::Finished(Outcome::Busy));
     assert_eq!(
         notifies(&t.effects),
