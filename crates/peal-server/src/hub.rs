@@ -219,7 +219,7 @@ impl Hub {
             ..
         } = &mut *inner;
         let s = devices.get_mut(device)?;
-        if !s.live.as_ref().is_some_and(|(c, _)| *c == conn) {
+        if s.live.as_ref().is_none_or(|(c, _)| *c != conn) {
             return None;
         }
         s.live = None;
