@@ -30,3 +30,6 @@ fi
 if ! cargo fmt --version >/dev/null 2>&1 && command -v rustup >/dev/null; then
   rustup component add rustfmt
 fi
+if ! cargo clippy --version >/dev/null 2>&1 && command -v rustup >/dev/null; then
+  rustup component add clippy
+fi
