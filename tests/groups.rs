@@ -215,3 +215,49 @@ async fn a_ninth_participant_gets_call_full() {
     m1.end(&id).await.unwrap();
     assert_eq!(eighth.accept(&id).await.unwrap().status, Status::Ongoing);
 }
+
+#[tokio::test]
+async fn the_history_file_holds_one_row_per_participant_with_their_own_outcome() {
+    use sqlx::Row;
+    let s = TestServer::start().await;
+    let alice = s.device("alice", "laptop").await;
+    let bob = s.device("bob", "laptop").await;
+    let carol = s.device("carol", "laptop").await;
+    let id = alice
+        .call_group("team")
+        .await
+        .unwrap()
+        .session_id
+        .to_string();
+    bob.reject(&id, RejectStatus::Rejected).await.unwrap();
+    carol.accept(&id).await.unwrap();
+    s.clock.advance(45_000); // dave never answers
+    carol.end(&id).await.unwrap();
+
+    // Read the real SQLite file the server wrote (WAL mode: readers see committed rows).
+    let url = format!("sqlite://{}", s.data_dir().join("peal.db").display());
+    let pool = sqlx::SqlitePool::connect(&url)
+        .await
+        .expect("open the server's database");
+    let rows =
+        sqlx::query("SELECT uid, status FROM call_participants WHERE session_id = ? ORDER BY uid")
+            .bind(&id)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let got: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let want = [
+        ("alice", "ended"),
+        ("bob", "rejected"),
+        ("carol", "ended"),
+        ("dave", "missed"),
+    ];
+    assert_eq!(got, want.map(|(u, st)| (u.to_owned(), st.to_owned())));
+    let status: String = sqlx::query("SELECT status FROM calls WHERE session_id = ?")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "ended");
+}

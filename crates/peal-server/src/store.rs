@@ -102,11 +102,14 @@ fn migrator() -> Migrator {
         )
     };
     Migrator {
-        migrations: Cow::Owned(vec![m(
-            1,
-            "init",
-            include_str!("../migrations/0001_init.sql"),
-        )]),
+        migrations: Cow::Owned(vec![
+            m(1, "init", include_str!("../migrations/0001_init.sql")),
+            m(
+                2,
+                "participants trigger",
+                include_str!("../migrations/0002_participants_trigger.sql"),
+            ),
+        ]),
         ..Migrator::DEFAULT
     }
 }
@@ -385,41 +388,38 @@ impl Store for SqliteStore {
 
     fn save_call(&self, call: CallState) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(async move {
-            let json = serde_json::to_string(&call)
-                .map_err(|e| StoreError::Corrupt(call.session_id.to_string(), e.to_string()))?;
-            // Two statements in one transaction: every statement is a round trip
-            // to sqlx's SQLite worker thread, and this sits on the ring path.
-            let mut tx = self.pool.begin().await?;
+            let corrupt = |e: serde_json::Error| {
+                StoreError::Corrupt(call.session_id.to_string(), e.to_string())
+            };
+            let json = serde_json::to_string(&call).map_err(corrupt)?;
+            let rows: Vec<serde_json::Value> = call
+                .participants
+                .iter()
+                .map(|p| {
+                    let status = call
+                        .history_status(&p.uid)
+                        .map(|s| s.as_str())
+                        .unwrap_or("initiated");
+                    serde_json::json!({ "uid": p.uid, "status": status })
+                })
+                .collect();
+            let participants = serde_json::to_string(&rows).map_err(corrupt)?;
+            // One statement: the triggers of migration 0002 write the history
+            // rows in the same implicit transaction. Every statement is a round
+            // trip to sqlx's SQLite thread, and this sits on the ring path.
             sqlx::query(
-                "INSERT INTO calls (session_id, status, initiated_at, ring_deadline, state_json) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT(session_id) DO UPDATE SET status = excluded.status, state_json = excluded.state_json",
+                "INSERT INTO calls (session_id, status, initiated_at, ring_deadline, state_json, participants_json) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(session_id) DO UPDATE SET status = excluded.status, \
+                 state_json = excluded.state_json, participants_json = excluded.participants_json",
             )
             .bind(call.session_id.as_str())
             .bind(call.status().as_str())
             .bind(call.initiated_at.0)
             .bind(call.ring_deadline.0)
             .bind(&json)
-            .execute(&mut *tx)
+            .bind(&participants)
+            .execute(&self.pool)
             .await?;
-            let rows = vec!["(?, ?, ?, ?)"; call.participants.len()].join(", ");
-            let sql = format!(
-                "INSERT INTO call_participants (session_id, uid, initiated_at, status) VALUES {rows} \
-                 ON CONFLICT(session_id, uid) DO UPDATE SET status = excluded.status"
-            );
-            let mut q = sqlx::query(&sql);
-            for p in &call.participants {
-                let status = call
-                    .history_status(&p.uid)
-                    .map(|s| s.as_str())
-                    .unwrap_or("initiated");
-                q = q
-                    .bind(call.session_id.as_str())
-                    .bind(p.uid.as_str())
-                    .bind(call.initiated_at.0)
-                    .bind(status);
-            }
-            q.execute(&mut *tx).await?;
-            tx.commit().await?;
             Ok(())
         })
     }
