@@ -73,6 +73,8 @@ impl TlsListener {
                         continue;
                     }
                 };
+                // Events are small frames that must leave now, not wait on Nagle.
+                let _ = tcp.set_nodelay(true);
                 let (acceptor, done) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
