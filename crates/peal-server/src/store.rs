@@ -11,7 +11,9 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +120,13 @@ fn migrator() -> Migrator {
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Users looked up before (ids and names never change once created), so
+    /// placing a call costs no lookup round trip. Only hits are kept.
+    users: Arc<std::sync::Mutex<HashMap<UserId, Party>>>,
 }
+
+/// Most users [`SqliteStore`] remembers before starting over.
+const USER_CACHE_MAX: usize = 100_000;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database in `dir` and runs the migrations.
@@ -136,7 +144,7 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         migrator().run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, users: Arc::default() })
     }
 
     pub async fn close(&self) {
@@ -196,14 +204,23 @@ impl Store for SqliteStore {
 
     fn user(&self, uid: UserId) -> BoxFuture<'_, StoreResult<Option<Party>>> {
         Box::pin(async move {
+            let cached = self.users.lock().unwrap_or_else(|p| p.into_inner()).get(&uid).cloned();
+            if let Some(p) = cached {
+                return Ok(Some(p));
+            }
             let row = sqlx::query("SELECT name FROM users WHERE uid = ?")
                 .bind(uid.as_str())
                 .fetch_optional(&self.pool)
                 .await?;
-            Ok(row.map(|r| Party {
-                uid,
-                name: r.get(0),
-            }))
+            let found = row.map(|r| Party { uid: uid.clone(), name: r.get(0) });
+            if let Some(p) = &found {
+                let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+                if users.len() >= USER_CACHE_MAX {
+                    users.clear();
+                }
+                users.insert(uid, p.clone());
+            }
+            Ok(found)
         })
     }
 
