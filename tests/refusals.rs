@@ -336,3 +336,13 @@ async fn garbage_on_every_surface_gets_typed_refusals_and_the_server_keeps_ringi
         }
     }
 }
+
+#[tokio::test]
+async fn a_user_added_after_a_failed_call_can_be_called() {
+    let s = TestServer::start().await;
+    let alice = s.device("alice", "laptop").await;
+    assert_code(alice.call("zed").await, ErrorCode::NotFound);
+    s.seed(&["zed"]).await; // the admin adds zed while the server runs
+    let call = alice.call("zed").await.unwrap();
+    assert_eq!(call.receiver.name(), "Zed");
+}
