@@ -144,7 +144,10 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         migrator().run(&pool).await?;
-        Ok(SqliteStore { pool, users: Arc::default() })
+        Ok(SqliteStore {
+            pool,
+            users: Arc::default(),
+        })
     }
 
     pub async fn close(&self) {
@@ -204,7 +207,12 @@ impl Store for SqliteStore {
 
     fn user(&self, uid: UserId) -> BoxFuture<'_, StoreResult<Option<Party>>> {
         Box::pin(async move {
-            let cached = self.users.lock().unwrap_or_else(|p| p.into_inner()).get(&uid).cloned();
+            let cached = self
+                .users
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&uid)
+                .cloned();
             if let Some(p) = cached {
                 return Ok(Some(p));
             }
@@ -212,7 +220,10 @@ impl Store for SqliteStore {
                 .bind(uid.as_str())
                 .fetch_optional(&self.pool)
                 .await?;
-            let found = row.map(|r| Party { uid: uid.clone(), name: r.get(0) });
+            let found = row.map(|r| Party {
+                uid: uid.clone(),
+                name: r.get(0),
+            });
             if let Some(p) = &found {
                 let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
                 if users.len() >= USER_CACHE_MAX {
