@@ -509,3 +509,56 @@ fn a_server_killed_mid_ring_finishes_expired_rings_on_restart_and_keeps_the_othe
     assert_eq!(lines[0]["call"]["session_id"], long.as_str());
     assert_eq!(lines.last().unwrap()["call"]["status"], "ended");
 }
+
+#[test]
+fn a_group_call_from_the_cli_one_declines_one_joins_and_the_caller_leaving_ends_it() {
+    let s = start_server();
+    let bob = Running::start({
+        let mut c = peal(&s, "bob");
+        c.args(["answer", "--accept"]);
+        c
+    });
+    let carol = Running::start({
+        let mut c = peal(&s, "carol");
+        c.args(["answer", "--reject"]);
+        c
+    });
+    wait_online(&s, "bob");
+    wait_online(&s, "carol");
+    let alice = Running::start({
+        let mut c = peal(&s, "alice");
+        c.args(["call", "trio", "--group", "--hangup-after", "300"]);
+        c
+    });
+    let a = alice.until_final();
+    assert_eq!(a[0]["event"], "initiated");
+    assert_eq!(
+        a[0]["call"]["receiver"],
+        serde_json::json!({"guid": "trio", "name": "Trio"})
+    );
+    assert!(
+        events(&a).contains(&"outgoing_call_accepted".to_owned()),
+        "{a:?}"
+    );
+    assert_eq!(
+        a.last().unwrap()["call"]["status"],
+        "ended",
+        "fewer than two left"
+    );
+
+    let c = carol.until_final();
+    assert_eq!(
+        events(&c),
+        ["incoming_call_received", "final"],
+        "a decliner is done at once"
+    );
+    let b = bob.until_final();
+    assert_eq!(b.last().unwrap()["call"]["status"], "ended");
+    assert_eq!(
+        events(&b)
+            .iter()
+            .filter(|e| *e == "call_ended_message_received")
+            .count(),
+        1
+    );
+}

@@ -443,20 +443,28 @@ async fn answer(
             },
             () = until(act_at) => {
                 act_at = None;
-                let r = if how.reject {
-                    client.reject_call(&id, RejectStatus::Rejected).await
+                let decline = if how.reject {
+                    Some(RejectStatus::Rejected)
                 } else if how.busy {
-                    client.reject_call(&id, RejectStatus::Busy).await
+                    Some(RejectStatus::Busy)
                 } else {
-                    client.accept_call(&id).await
+                    None
                 };
-                match r {
-                    Ok(c) if c.status.is_live() => {
-                        current = c;
-                        hangup_at = after_ms(hangup_after);
+                match decline {
+                    // Declining ends the call for this device, even if a group call goes on.
+                    Some(status) => {
+                        if concluded(client.reject_call(&id, status).await)? {
+                            return Ok(());
+                        }
                     }
-                    // Declined, or too late (cancelled, answered elsewhere: the event follows).
-                    r => if concluded(r)? { return Ok(()); },
+                    None => match client.accept_call(&id).await {
+                        Ok(c) if c.status.is_live() => {
+                            current = c;
+                            hangup_at = after_ms(hangup_after);
+                        }
+                        // Too late (cancelled, answered elsewhere): the event saying so follows.
+                        r => if concluded(r)? { return Ok(()); },
+                    },
                 }
             }
             () = until(hangup_at) => {
