@@ -310,3 +310,46 @@ async fn watching_too_many_or_bad_ids_is_refused_and_the_connection_stays() {
     ));
     alice.quiet().await;
 }
+
+#[tokio::test]
+async fn a_socket_flooding_frames_is_told_and_closed_and_others_are_fine() {
+    let s = TestServer::start().await;
+    let alice = s.device("alice", "laptop").await;
+    let mut bob = s.device("bob", "laptop").await;
+    let mut carol = s.device("carol", "laptop").await;
+    for i in 0..200 {
+        if bob
+            .ws
+            .as_mut()
+            .unwrap()
+            .send(Message::Text(
+                format!(r#"{{"type":"ping","nonce":{i}}}"#).into(),
+            ))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let mut refused = false;
+    loop {
+        match tokio::time::timeout(
+            Duration::from_secs(10),
+            futures_util::StreamExt::next(bob.ws.as_mut().unwrap()),
+        )
+        .await
+        {
+            Ok(Some(Ok(Message::Text(t)))) => refused |= t.as_str().contains("rate_limited"),
+            Ok(Some(Ok(Message::Close(c)))) => {
+                assert_eq!(c.map(|c| u16::from(c.code)), Some(1008));
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => break,
+            Err(_) => panic!("the flood was never stopped"),
+        }
+    }
+    assert!(refused, "the flooder is told why");
+    alice.call("carol").await.unwrap();
+    carol.expect(EventKind::IncomingCallReceived).await;
+}

@@ -15,9 +15,10 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use peal_proto::ids::is_valid_id;
+use peal_proto::limits::TokenBucket;
 use peal_proto::limits::MAX_FRAME_BYTES;
 use peal_proto::wire::{ClientFrame, ServerFrame, MAX_WATCHED, PROTOCOL_VERSION};
-use peal_proto::ErrorCode;
+use peal_proto::{ErrorCode, Millis};
 use serde::Deserialize;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -60,6 +61,21 @@ pub async fn events(
         }))
 }
 
+/// Frames a client may send per [`FRAME_WINDOW_MS`] (a burst of that many, refilled steadily).
+const FRAMES_PER_WINDOW: u32 = 60;
+const FRAME_WINDOW_MS: i64 = 3_000;
+
+/// Sends within [`WRITE_TIMEOUT`]; `false` when the client is gone or not reading.
+async fn send<S>(sink: &mut S, msg: Message) -> bool
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, sink.send(msg)).await,
+        Ok(Ok(()))
+    )
+}
+
 fn text(f: &ServerFrame) -> Message {
     Message::Text(serde_json::to_string(f).unwrap_or_default().into())
 }
@@ -81,26 +97,27 @@ async fn session(socket: WebSocket, s: AppState, a: Auth, since: Option<(u64, St
         epoch: s.hub.epoch().to_owned(),
         heartbeat_ms: s.heartbeat.as_millis() as u64,
     };
-    if sink.send(text(&hello)).await.is_err() {
+    if !send(&mut sink, text(&hello)).await {
         return;
     }
     let (tx, mut rx) = mpsc::channel::<Frame>(QUEUE);
     let Some((conn, _catchup)) = s.switchboard.attach(user, device.clone(), since, tx).await else {
-        let _ = sink.send(close(1012, "server restarting")).await;
+        let _ = send(&mut sink, close(1012, "server restarting")).await;
         return;
     };
     let mut shutdown = s.shutdown.clone();
     let mut heartbeat = tokio::time::interval(s.heartbeat);
     heartbeat.tick().await;
     let mut last_rx = Instant::now();
+    // The frame budget runs on this connection's own elapsed time.
+    let opened = Instant::now();
+    let mut frames = TokenBucket::new(FRAMES_PER_WINDOW, FRAME_WINDOW_MS, Millis(0));
     let closing: Option<Message> = loop {
         tokio::select! {
             out = rx.recv() => match out {
                 Some(frame) => {
-                    let send = sink.send(Message::Text(frame.as_ref().into()));
-                    match tokio::time::timeout(WRITE_TIMEOUT, send).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) | Err(_) => break None,
+                    if !send(&mut sink, Message::Text(frame.as_ref().into())).await {
+                        break None;
                     }
                 }
                 // Replaced by a newer connection of this device, or too slow to keep up.
@@ -108,10 +125,16 @@ async fn session(socket: WebSocket, s: AppState, a: Auth, since: Option<(u64, St
             },
             incoming = stream.next() => {
                 last_rx = Instant::now();
+                let since_start = Millis(i64::try_from(opened.elapsed().as_millis()).unwrap_or(i64::MAX));
+                if matches!(incoming, Some(Ok(Message::Text(_) | Message::Binary(_)))) && !frames.try_take(since_start) {
+                    let message = format!("more than {FRAMES_PER_WINDOW} frames in {} s", FRAME_WINDOW_MS / 1000);
+                    let _ = send(&mut sink, text(&ServerFrame::Error { code: ErrorCode::RateLimited, message })).await;
+                    break Some(close(1008, "too many frames"));
+                }
                 match incoming {
                     Some(Ok(Message::Text(t))) => match serde_json::from_str::<ClientFrame>(t.as_str()) {
                         Ok(ClientFrame::Ping { nonce }) => {
-                            if sink.send(text(&ServerFrame::Pong { nonce })).await.is_err() {
+                            if !send(&mut sink, text(&ServerFrame::Pong { nonce })).await {
                                 break None;
                             }
                         }
@@ -119,7 +142,7 @@ async fn session(socket: WebSocket, s: AppState, a: Auth, since: Option<(u64, St
                             if uids.len() > MAX_WATCHED || uids.iter().any(|u| !is_valid_id(u.as_str())) {
                                 let message = format!("watch at most {MAX_WATCHED} valid user ids");
                                 let refusal = ServerFrame::Error { code: ErrorCode::BadRequest, message };
-                                if sink.send(text(&refusal)).await.is_err() {
+                                if !send(&mut sink, text(&refusal)).await {
                                     break None;
                                 }
                             } else {
@@ -128,7 +151,7 @@ async fn session(socket: WebSocket, s: AppState, a: Auth, since: Option<(u64, St
                         }
                         Err(e) => {
                             let msg = format!("malformed frame: {e}");
-                            let _ = sink.send(text(&ServerFrame::Error { code: ErrorCode::BadRequest, message: msg })).await;
+                            let _ = send(&mut sink, text(&ServerFrame::Error { code: ErrorCode::BadRequest, message: msg })).await;
                             break Some(close(1007, "malformed frame"));
                         }
                     },
@@ -147,7 +170,7 @@ async fn session(socket: WebSocket, s: AppState, a: Auth, since: Option<(u64, St
                     tracing::debug!(device = %device, "no heartbeat answer; dropping");
                     break None;
                 }
-                if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                if !send(&mut sink, Message::Ping(Vec::new().into())).await {
                     break None;
                 }
             }
