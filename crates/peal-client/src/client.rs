@@ -2,7 +2,7 @@
 
 use crate::error::ClientError;
 use crate::listener::{dispatch, CallListener, ClientEvent, EventStream};
-use crate::resume::{is_terminal, Known};
+use crate::resume::Known;
 use crate::stream;
 use peal_proto::error::ErrorEnvelope;
 use peal_proto::wire::{
@@ -273,7 +273,6 @@ impl Inner {
                 rings.retain(|r| r.call.session_id != id);
             }
         }
-        debug_assert!(!is_terminal(e.event) || !known.contains_key(&e.call.session_id));
     }
 
     /// Installs (or clears) the live socket's outbox; returns what we watch.
