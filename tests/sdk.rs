@@ -47,19 +47,7 @@ async fn client(server: &str, uid: &str, device: &str) -> PealClient {
         .expect("connects")
 }
 
-/// The next call event on a stream, within 10 s.
-async fn next_call(events: &mut peal_client::EventStream) -> Event {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), events.next())
-            .await
-            .expect("an event in time")
-        {
-            Some(ClientEvent::Call(e)) => return e,
-            Some(ClientEvent::Connection(_) | ClientEvent::Presence { .. }) => {}
-            None => panic!("stream ended"),
-        }
-    }
-}
+use peal_tests::next_call;
 
 /// Waits for the stream to report it is back after a cut.
 async fn back(events: &mut peal_client::EventStream) -> ConnectionState {

@@ -2,15 +2,11 @@
 //! files, the SDK trusts a private root, and a client that doesn't trust the
 //! certificate gets a clear error instead of a call.
 
-use futures_util::StreamExt;
-use peal_client::{
-    Call, CallType, ClientConfig, ClientError, ClientEvent, EventKind, PealClient, ReceiverType,
-};
+use peal_client::{Call, CallType, ClientConfig, ClientError, EventKind, PealClient, ReceiverType};
 use peal_server::clock::SystemClock;
 use peal_server::{Config, Server};
 use peal_tests::{TestServer, PASSWORD};
 use std::sync::Arc;
-use std::time::Duration;
 
 struct TlsServer {
     url: String,
@@ -76,16 +72,7 @@ async fn a_call_rings_over_https_and_wss_with_a_private_root() {
         .initiate_call(Call::new("bob", ReceiverType::User, CallType::Video))
         .await
         .expect("call");
-    let e = loop {
-        match tokio::time::timeout(Duration::from_secs(10), events.next())
-            .await
-            .expect("ring in time")
-        {
-            Some(ClientEvent::Call(e)) => break e,
-            Some(ClientEvent::Connection(_) | ClientEvent::Presence { .. }) => {}
-            None => panic!("stream ended"),
-        }
-    };
+    let e = peal_tests::next_call(&mut events).await;
     assert_eq!(
         (e.event, &e.call.session_id),
         (EventKind::IncomingCallReceived, &call.session_id)

@@ -552,3 +552,22 @@ impl Device {
         }
     }
 }
+
+/// The next call event on an SDK event stream (skipping the others), within 10 s.
+pub async fn next_call(events: &mut peal_client::EventStream) -> Event {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("an event in time")
+        {
+            Some(peal_client::ClientEvent::Call(e)) => return e,
+            Some(
+                peal_client::ClientEvent::Connection(_)
+                | peal_client::ClientEvent::Presence { .. }
+                | peal_client::ClientEvent::Media { .. }
+                | peal_client::ClientEvent::Refused { .. },
+            ) => {}
+            None => panic!("stream ended"),
+        }
+    }
+}

@@ -233,7 +233,7 @@ async fn command(client: &PealClient, cmd: Command) -> Result<(), Failure> {
                 tokio::select! {
                     e = events.next() => match e {
                         Some(ClientEvent::Call(e)) => print_event(&e),
-                        Some(ClientEvent::Connection(_) | ClientEvent::Presence { .. }) => {}
+                        Some(ClientEvent::Connection(_) | ClientEvent::Presence { .. } | ClientEvent::Media { .. } | ClientEvent::Refused { .. }) => {}
                         None => return Ok(()),
                     },
                     _ = tokio::signal::ctrl_c() => return Ok(()),

@@ -437,6 +437,43 @@ impl PealClient {
         Ok(())
     }
 
+    /// Sends a media-negotiation message to `to` in `call` over the event
+    /// socket (to `to_device` when given, else to the device `to` is in the
+    /// call with). Not retried: if the socket is down the caller hears
+    /// `Unreachable` and renegotiates once it is back. A refusal arrives as
+    /// [`ClientEvent::Refused`].
+    pub fn send_media(
+        &self,
+        call: &SessionId,
+        to: &UserId,
+        to_device: Option<&DeviceId>,
+        signal: peal_proto::wire::MediaSignal,
+    ) -> Result<(), ClientError> {
+        let frame = peal_proto::wire::ClientFrame::Media {
+            call: call.clone(),
+            to: to.clone(),
+            to_device: to_device.cloned(),
+            signal,
+        };
+        match lock(&self.inner.outbox).as_ref() {
+            Some(tx) if tx.send(frame).is_ok() => Ok(()),
+            Some(_) | None => Err(ClientError::Unreachable(
+                "the event socket is not connected".into(),
+            )),
+        }
+    }
+
+    /// The STUN/TURN servers to gather with (TURN credentials expire; fetch per call).
+    pub async fn ice_servers(&self) -> Result<peal_proto::wire::IceServers, ClientError> {
+        send(
+            self.inner
+                .http
+                .get(self.inner.url("/v1/ice-servers"))
+                .bearer_auth(&self.inner.token),
+        )
+        .await
+    }
+
     /// The calls ringing this device right now, oldest first.
     pub fn ringing(&self) -> Vec<CallInfo> {
         self.inner.delivering(|| {

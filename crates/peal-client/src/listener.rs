@@ -1,8 +1,8 @@
 //! The listener API (the seed SDK's five callbacks) and the event stream.
 
 use futures_util::Stream;
-use peal_proto::wire::{CallInfo, Event, EventKind, Presence};
-use peal_proto::UserId;
+use peal_proto::wire::{CallInfo, Event, EventKind, MediaSignal, Presence};
+use peal_proto::{DeviceId, ErrorCode, SessionId, UserId};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
@@ -68,6 +68,20 @@ pub enum ClientEvent {
     Presence {
         uid: UserId,
         presence: Presence,
+    },
+    /// A media-negotiation message from another device of one of our calls
+    /// (see [`crate::PealClient::send_media`]).
+    Media {
+        call: SessionId,
+        from: UserId,
+        from_device: DeviceId,
+        signal: MediaSignal,
+    },
+    /// The server refused a frame we sent on the event socket (e.g. a media
+    /// signal for a call we are not in: `not_found`).
+    Refused {
+        code: ErrorCode,
+        message: String,
     },
 }
 

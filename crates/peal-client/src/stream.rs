@@ -232,8 +232,12 @@ async fn session(
             Some(ServerFrame::Error { code, message }) => {
                 tracing::warn!(%code, %message, "server error frame")
             }
+            // Media signals during catch-up belong to a negotiation that restarts anyway.
             Some(
-                ServerFrame::Hello { .. } | ServerFrame::Pong { .. } | ServerFrame::Presence { .. },
+                ServerFrame::Hello { .. }
+                | ServerFrame::Pong { .. }
+                | ServerFrame::Presence { .. }
+                | ServerFrame::Media { .. },
             ) => {}
             None => {
                 return Err(ClientError::Unreachable(
@@ -293,8 +297,20 @@ async fn live(
                 }
             }
             Ok(Some(ServerFrame::Error { code, message })) => {
-                tracing::warn!(%code, %message, "server error frame")
+                tracing::warn!(%code, %message, "server error frame");
+                inner.emit(ClientEvent::Refused { code, message });
             }
+            Ok(Some(ServerFrame::Media {
+                call,
+                from,
+                from_device,
+                signal,
+            })) => inner.emit(ClientEvent::Media {
+                call,
+                from,
+                from_device,
+                signal,
+            }),
             Ok(Some(
                 ServerFrame::Hello { .. }
                 | ServerFrame::Resumed { .. }

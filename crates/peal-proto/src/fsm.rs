@@ -338,6 +338,55 @@ impl CallState {
         &self.participants[0]
     }
 
+    /// Where a media signal from `from` on `from_device` to `to` goes: the
+    /// device named (`to_device`; the caller checks that it is `to`'s), or
+    /// the device `to` is in the call with. Both must be participants who are
+    /// ringing or joined (a joined one on the device it joined with) of a
+    /// live call; anything else is [`CallError::NotFound`], so a stranger
+    /// learns nothing about the call.
+    pub fn media_route(
+        &self,
+        from: &UserId,
+        from_device: &DeviceId,
+        to: &UserId,
+        to_device: Option<&DeviceId>,
+    ) -> Result<DeviceId, CallError> {
+        if !self.is_live() || from == to {
+            return Err(CallError::NotFound);
+        }
+        let sender = self.participant(from).ok_or(CallError::NotFound)?;
+        if !Self::may_signal(sender, Some(from_device)) {
+            return Err(CallError::NotFound);
+        }
+        let target = self.participant(to).ok_or(CallError::NotFound)?;
+        if !Self::may_signal(target, to_device) {
+            return Err(CallError::NotFound);
+        }
+        match (to_device, &target.device) {
+            (Some(d), _) => Ok(d.clone()),
+            (None, Some(d)) => Ok(d.clone()),
+            (None, None) => Err(CallError::NotFound),
+        }
+    }
+
+    /// A participant may exchange media signals from/at `device` while ringing
+    /// (any of its devices: pre-connect) or joined (only the device in the call).
+    fn may_signal(p: &Participant, device: Option<&DeviceId>) -> bool {
+        match p.state {
+            ParticipantState::Ringing => true,
+            ParticipantState::Joined => match (device, &p.device) {
+                (Some(d), Some(joined)) => d == joined,
+                (None, Some(_)) => true,
+                (_, None) => false,
+            },
+            ParticipantState::Declined
+            | ParticipantState::DeclinedBusy
+            | ParticipantState::Busy
+            | ParticipantState::Left
+            | ParticipantState::Missed => false,
+        }
+    }
+
     pub fn participant(&self, uid: &UserId) -> Option<&Participant> {
         self.participants.iter().find(|p| &p.uid == uid)
     }

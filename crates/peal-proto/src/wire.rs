@@ -262,6 +262,65 @@ pub enum ServerFrame {
     Presence { uid: UserId, presence: Presence },
     /// A refusal of a client frame; fatal ones are followed by a close.
     Error { code: ErrorCode, message: String },
+    /// A media-negotiation message from another device in one of this user's
+    /// calls. Not numbered and not replayed: a peer that misses one renegotiates.
+    Media {
+        call: SessionId,
+        from: UserId,
+        from_device: DeviceId,
+        signal: MediaSignal,
+    },
+}
+
+/// Media negotiation between two devices of one call (offer/answer, trickle
+/// ICE, mute state, leaving). The server relays it between participants only,
+/// in the order each sender sent it; it never reads the SDP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MediaSignal {
+    /// A session description offer; `restart` when it restarts ICE.
+    Offer {
+        sdp: String,
+        #[serde(default)]
+        restart: bool,
+    },
+    Answer {
+        sdp: String,
+    },
+    /// One trickled ICE candidate (`a=candidate:` attribute text).
+    Ice {
+        candidate: String,
+        #[serde(default)]
+        sdp_mid: Option<String>,
+        #[serde(default)]
+        sdp_mline_index: Option<u16>,
+    },
+    /// The sender's current media state, sent on change and after connecting.
+    State {
+        audio_muted: bool,
+        video_enabled: bool,
+    },
+    /// The sender closed its peer connection with the receiver.
+    Bye,
+}
+
+/// `GET /v1/ice-servers`: the STUN/TURN servers to gather with, TURN ones with
+/// short-lived credentials in the TURN REST form.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServers {
+    pub ice_servers: Vec<IceServer>,
+    /// When the TURN credentials stop being accepted (absent without TURN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 /// Client → server frames on the event WebSocket.
@@ -273,6 +332,17 @@ pub enum ClientFrame {
     /// Replaces the set of users whose presence this connection hears
     /// ([`MAX_WATCHED`] at most); their current presence follows at once.
     WatchPresence { uids: Vec<UserId> },
+    /// Relays `signal` to `to` in `call`: to `to_device` when given (a device
+    /// still ringing, for pre-connect, or the one a signal came from), else to
+    /// the device `to` is in the call with. Refused with `not_found` unless
+    /// both sides are participants of that live call.
+    Media {
+        call: SessionId,
+        to: UserId,
+        #[serde(default)]
+        to_device: Option<DeviceId>,
+        signal: MediaSignal,
+    },
 }
 
 /// Most users one connection may watch.

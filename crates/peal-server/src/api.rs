@@ -122,6 +122,12 @@ pub async fn me(a: Auth) -> Json<Party> {
     Json(a.owner.user)
 }
 
+/// The STUN/TURN servers this user's devices gather with; TURN credentials
+/// are minted per request and expire on their own.
+pub async fn ice_servers(State(s): State<AppState>, a: Auth) -> Json<peal_proto::wire::IceServers> {
+    Json(s.ice.for_user(&a.owner.user.uid, s.clock.now()))
+}
+
 pub async fn contacts(State(s): State<AppState>, a: Auth) -> Result<Json<Vec<Contact>>, ApiError> {
     let users: Vec<Party> = s
         .store

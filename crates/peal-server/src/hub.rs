@@ -280,6 +280,18 @@ impl Hub {
         }
     }
 
+    /// Sends an unnumbered frame to `device` if it is `user`'s and connected.
+    pub fn send_to(&self, user: &UserId, device: &DeviceId, f: &ServerFrame) -> bool {
+        let mut inner = self.lock();
+        match inner.devices.get_mut(device) {
+            Some(s) if &s.user == user && s.live.is_some() => {
+                s.send_now(frame(f));
+                s.live.is_some()
+            }
+            Some(_) | None => false,
+        }
+    }
+
     /// Expects `device` back (after a restart it was in a live call): if it
     /// does not connect within the resume window it is reported lost.
     pub fn expect(&self, user: &UserId, device: &DeviceId, now: Millis) {

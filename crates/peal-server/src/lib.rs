@@ -12,6 +12,7 @@
 //! - [`api`]: REST handlers. [`ws`]: the event WebSocket.
 //! - [`auth`]: Argon2 passwords, hashed bearer tokens, the `Auth` extractor.
 //! - [`limits`]: rate limits. [`clock`]: time as an input. [`tls`]: the TLS listener.
+//! - [`turn`]: the ICE servers handed to clients, TURN credentials in the TURN REST form.
 //! - [`error`]: the one error type, mapped once to public codes.
 
 pub mod api;
@@ -23,6 +24,7 @@ pub mod limits;
 pub mod store;
 pub mod switchboard;
 pub mod tls;
+pub mod turn;
 pub mod ws;
 
 use crate::clock::SharedClock;
@@ -55,6 +57,8 @@ pub struct Config {
     pub requests_per_second: u32,
     /// Most event sockets open at once (each holds a file descriptor).
     pub max_connections: usize,
+    /// STUN/TURN servers for media; none by default (host candidates only).
+    pub ice: turn::IceConfig,
 }
 
 impl Config {
@@ -67,6 +71,10 @@ impl Config {
             calls_per_minute: l::CALLS_PER_MINUTE,
             requests_per_second: l::REQUESTS_PER_SECOND,
             max_connections: 16_000,
+            ice: turn::IceConfig {
+                turn_ttl_secs: 3_600,
+                ..turn::IceConfig::default()
+            },
         }
     }
 
@@ -100,6 +108,7 @@ pub struct AppState {
     pub heartbeat: Duration,
     pub dead_after: Duration,
     pub shutdown: watch::Receiver<bool>,
+    pub ice: Arc<turn::IceConfig>,
 }
 
 /// An opened server, ready to [`Server::run`].
@@ -138,6 +147,7 @@ impl Server {
             heartbeat: config.heartbeat,
             dead_after: config.dead_after,
             shutdown,
+            ice: Arc::new(config.ice),
         };
         Ok(Server {
             state,
@@ -266,6 +276,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/calls/{id}/reject", post(api::reject))
         .route("/v1/calls/{id}/end", post(api::end))
         .route("/v1/history", get(api::history))
+        .route("/v1/ice-servers", get(api::ice_servers))
         .route("/v1/events", get(ws::events))
         .layer(DefaultBodyLimit::max(l::MAX_BODY_BYTES))
         .with_state(state)

@@ -40,6 +40,18 @@ struct ServeArgs {
     /// Serve plain HTTP on a non-loopback address anyway (only behind a TLS-terminating proxy).
     #[arg(long, global = true)]
     insecure_plaintext: bool,
+    /// A STUN server URL handed to clients (repeatable), e.g. stun:turn.example.com:3478.
+    #[arg(long = "stun-url", global = true)]
+    stun_urls: Vec<String>,
+    /// A TURN server URL handed to clients (repeatable), e.g. turn:turn.example.com:3478?transport=udp.
+    #[arg(long = "turn-url", global = true, requires = "turn_secret")]
+    turn_urls: Vec<String>,
+    /// The TURN server's `static-auth-secret` (coturn `use-auth-secret`).
+    #[arg(long, global = true, env = "PEAL_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+    /// How long a TURN credential is accepted, in seconds.
+    #[arg(long, global = true, default_value_t = 3600)]
+    turn_ttl: u64,
 }
 
 #[derive(Subcommand)]
@@ -232,6 +244,12 @@ async fn serve(data: PathBuf, args: ServeArgs) -> ExitCode {
     }
     let mut config = Config::new(data.clone());
     config.ring_timeout_secs = args.ring_timeout;
+    config.ice = peal_server::turn::IceConfig {
+        stun_urls: args.stun_urls.clone(),
+        turn_urls: args.turn_urls.clone(),
+        turn_secret: args.turn_secret.clone(),
+        turn_ttl_secs: args.turn_ttl,
+    };
     let server = match Server::open(config, Arc::new(SystemClock)).await {
         Ok(s) => s,
         Err(e) => return fail(e, 1),

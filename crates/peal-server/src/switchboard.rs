@@ -13,8 +13,11 @@ use crate::error::ApiError;
 use crate::hub::{Catchup, Fanout, Frame, Hub};
 use crate::store::{Store, StoreError};
 use peal_proto::exchange::{Applied, ApplyError, Exchange, Placement};
+use peal_proto::fsm::CallError;
 use peal_proto::fsm::{CallState, Effect, Input};
-use peal_proto::wire::{CallInfo, Event, ParticipantState, Presence, RejectStatus, Role};
+use peal_proto::wire::{
+    CallInfo, Event, MediaSignal, ParticipantState, Presence, RejectStatus, Role, ServerFrame,
+};
 use peal_proto::{DeviceId, ErrorCode, SessionId, UserId};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,6 +70,15 @@ pub enum Command {
     Watch {
         device: DeviceId,
         uids: Vec<UserId>,
+    },
+    /// Relays a media signal between two devices of one call (or refuses it).
+    Relay {
+        user: UserId,
+        device: DeviceId,
+        call: SessionId,
+        to: UserId,
+        to_device: Option<DeviceId>,
+        signal: MediaSignal,
     },
     Presence {
         users: Vec<UserId>,
@@ -166,6 +178,27 @@ impl Switchboard {
 
     pub async fn watch(&self, device: DeviceId, uids: Vec<UserId>) {
         let _ = self.tx.send(Command::Watch { device, uids }).await;
+    }
+
+    /// Hands a media signal to the switchboard; a refusal comes back on the sender's socket.
+    pub async fn relay(
+        &self,
+        user: UserId,
+        device: DeviceId,
+        call: SessionId,
+        to: UserId,
+        to_device: Option<DeviceId>,
+        signal: MediaSignal,
+    ) {
+        let cmd = Command::Relay {
+            user,
+            device,
+            call,
+            to,
+            to_device,
+            signal,
+        };
+        let _ = self.tx.send(cmd).await;
     }
 
     pub async fn presence(&self, users: Vec<UserId>) -> Vec<Presence> {
@@ -441,6 +474,36 @@ impl Task {
                         self.hub.send_presence(u, p, Some(&device));
                         self.told.insert(u.clone(), p);
                     }
+                }
+            }
+            Command::Relay {
+                user,
+                device,
+                call,
+                to,
+                to_device,
+                signal,
+            } => {
+                let route = self
+                    .exchange
+                    .get(&call)
+                    .ok_or(CallError::NotFound)
+                    .and_then(|c| c.media_route(&user, &device, &to, to_device.as_ref()));
+                let relayed = route.is_ok_and(|target| {
+                    let f = ServerFrame::Media {
+                        call: call.clone(),
+                        from: user.clone(),
+                        from_device: device.clone(),
+                        signal,
+                    };
+                    self.hub.send_to(&to, &target, &f)
+                });
+                if !relayed {
+                    let refusal = ServerFrame::Error {
+                        code: ErrorCode::NotFound,
+                        message: format!("media signal for call {call} not relayed: no such call, participant or connected device"),
+                    };
+                    self.hub.send_to(&user, &device, &refusal);
                 }
             }
             Command::Presence { users, reply } => {

@@ -101,7 +101,11 @@ async fn session(socket: WebSocket, s: AppState, a: Auth, since: Option<(u64, St
         return;
     }
     let (tx, mut rx) = mpsc::channel::<Frame>(QUEUE);
-    let Some((conn, _catchup)) = s.switchboard.attach(user, device.clone(), since, tx).await else {
+    let Some((conn, _catchup)) = s
+        .switchboard
+        .attach(user.clone(), device.clone(), since, tx)
+        .await
+    else {
         let _ = send(&mut sink, close(1012, "server restarting")).await;
         return;
     };
@@ -148,6 +152,9 @@ async fn session(socket: WebSocket, s: AppState, a: Auth, since: Option<(u64, St
                             } else {
                                 s.switchboard.watch(device.clone(), uids).await;
                             }
+                        }
+                        Ok(ClientFrame::Media { call, to, to_device, signal }) => {
+                            s.switchboard.relay(user.clone(), device.clone(), call, to, to_device, signal).await;
                         }
                         Err(e) => {
                             let msg = format!("malformed frame: {e}");

@@ -1,0 +1,2 @@
+pub mod synthetic;
+pub mod vpx;

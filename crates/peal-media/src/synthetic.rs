@@ -1,0 +1,312 @@
+//! The synthetic sources every build has, and the checks a receiver runs on them.
+//!
+//! **Video**: a moving test pattern. The top two rows of blocks carry 80 bits
+//! in black and white: the frame counter (32), the capture time in Unix ms
+//! (40) and a check byte (8), large enough (width/40 pixels a side) to
+//! survive VP8 at any sane bitrate. Below, a bright bar moves 8 px per frame
+//! over a dark gradient, so the picture really changes and a receiver can
+//! check that what it decoded is the frame the counter names.
+//!
+//! **Audio**: a sine tone whose pitch encodes the capture second,
+//! `400 + 100 * (unix_second % 8)` Hz, so a receiver can tell a real tone
+//! from silence or noise and roughly when it was made.
+//!
+//! Pure functions of their inputs (no clock): callers pass the counter and time.
+
+use crate::vpx::I420Frame;
+
+/// Blocks across one header row.
+const BLOCKS: u32 = 40;
+const HEADER_BITS: u32 = 80;
+const WHITE: u8 = 235;
+const BLACK: u8 = 16;
+/// Smallest picture the pattern supports (blocks of 8 px).
+pub const MIN_WIDTH: u32 = 320;
+
+/// What a frame's header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub counter: u32,
+    /// Capture time in Unix ms, modulo 2^40 (34 years): what the header holds.
+    pub capture_ms: u64,
+}
+
+const MS_MASK: u64 = 0xff_ffff_ffff;
+
+impl Stamp {
+    pub fn new(counter: u32, unix_ms: u64) -> Self {
+        Stamp {
+            counter,
+            capture_ms: unix_ms & MS_MASK,
+        }
+    }
+
+    /// Milliseconds from capture to `now_unix_ms` (same clock, wraps safely).
+    pub fn age_ms(&self, now_unix_ms: u64) -> u64 {
+        (now_unix_ms & MS_MASK).wrapping_sub(self.capture_ms) & MS_MASK
+    }
+}
+
+/// Why a decoded frame is not a good pattern frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("frame too small for the pattern")]
+    TooSmall,
+    #[error("header check byte does not match")]
+    BadCheck,
+    #[error("moving bar is not where the counter puts it")]
+    BadPicture,
+}
+
+fn check_byte(counter: u32, capture_ms: u64) -> u8 {
+    // FNV-1a over the 9 payload bytes: any flipped bit changes it.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in counter
+        .to_be_bytes()
+        .iter()
+        .chain(&capture_ms.to_be_bytes()[3..])
+    {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    (h ^ (h >> 8) ^ (h >> 16) ^ (h >> 24)) as u8
+}
+
+fn header_bits(s: Stamp) -> u128 {
+    let ms = u128::from(s.capture_ms & 0xff_ffff_ffff);
+    (u128::from(s.counter) << 48) | (ms << 8) | u128::from(check_byte(s.counter, s.capture_ms))
+}
+
+fn bar_x(counter: u32, width: u32) -> u32 {
+    (counter.wrapping_mul(8)) % width
+}
+
+/// The moving test pattern at a fixed size.
+#[derive(Clone, Copy, Debug)]
+pub struct VideoPattern {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl VideoPattern {
+    pub fn new(width: u32, height: u32) -> Result<Self, PatternError> {
+        if width < MIN_WIDTH || height < 120 || width % 2 == 1 || height % 2 == 1 {
+            return Err(PatternError::TooSmall);
+        }
+        Ok(VideoPattern { width, height })
+    }
+
+    fn block(&self) -> u32 {
+        self.width / BLOCKS
+    }
+
+    fn bar_width(&self) -> u32 {
+        self.block() * 2
+    }
+
+    /// Renders frame `stamp` as I420 into `out` (resized as needed).
+    pub fn render(&self, stamp: Stamp, out: &mut Vec<u8>) {
+        let (w, h) = (self.width as usize, self.height as usize);
+        out.resize(w * h * 3 / 2, 128);
+        let (luma, chroma) = out.split_at_mut(w * h);
+        let b = self.block() as usize;
+        let bits = header_bits(stamp);
+        let bar = bar_x(stamp.counter, self.width) as usize;
+        let bar_w = self.bar_width() as usize;
+        for y in 0..h {
+            let row = &mut luma[y * w..(y + 1) * w];
+            if y < 2 * b {
+                for (x, px) in row.iter_mut().enumerate() {
+                    let i = (y / b) * BLOCKS as usize + x / b;
+                    let on = i < HEADER_BITS as usize
+                        && (bits >> (HEADER_BITS as usize - 1 - i)) & 1 == 1;
+                    *px = if on { WHITE } else { BLACK };
+                }
+            } else {
+                let base = 40 + (y * 50 / h) as u8;
+                row.fill(base);
+                for dx in 0..bar_w {
+                    row[(bar + dx) % w] = WHITE;
+                }
+            }
+        }
+        chroma.fill(128);
+    }
+
+    /// Reads the header of a decoded frame and checks the picture below it.
+    pub fn verify(frame: &I420Frame) -> Result<Stamp, PatternError> {
+        let p = VideoPattern::new(frame.width, frame.height)?;
+        let b = p.block();
+        let mut bits: u128 = 0;
+        for i in 0..HEADER_BITS {
+            let (bx, by) = (i % BLOCKS, i / BLOCKS);
+            let v = frame.y(bx * b + b / 2, by * b + b / 2);
+            bits = (bits << 1) | u128::from(v > 128);
+        }
+        let stamp = Stamp {
+            counter: (bits >> 48) as u32,
+            capture_ms: ((bits >> 8) & 0xff_ffff_ffff) as u64,
+        };
+        if (bits & 0xff) as u8 != check_byte(stamp.counter, stamp.capture_ms) {
+            return Err(PatternError::BadCheck);
+        }
+        let y = p.height * 3 / 4;
+        let on = bar_x(stamp.counter, p.width) + p.bar_width() / 2;
+        let off = on + p.width / 2;
+        if frame.y(on % p.width, y) < 170 || frame.y(off % p.width, y) > 130 {
+            return Err(PatternError::BadPicture);
+        }
+        Ok(stamp)
+    }
+}
+
+/// Samples per channel in one 20 ms frame at 48 kHz.
+pub const AUDIO_FRAME: usize = 960;
+pub const SAMPLE_RATE: u32 = 48_000;
+
+/// The pitch that encodes `unix_second`.
+pub fn tone_hz(unix_second: u64) -> f32 {
+    400.0 + 100.0 * (unix_second % 8) as f32
+}
+
+/// A continuous sine whose pitch follows the capture second.
+#[derive(Clone, Debug, Default)]
+pub struct Tone {
+    phase: f32,
+}
+
+impl Tone {
+    /// The next 20 ms of mono audio captured at `capture_ms`.
+    pub fn next_frame(&mut self, capture_ms: u64, out: &mut [i16; AUDIO_FRAME]) {
+        let step = tone_hz(capture_ms / 1000) * std::f32::consts::TAU / SAMPLE_RATE as f32;
+        for s in out.iter_mut() {
+            *s = (self.phase.sin() * 8000.0) as i16;
+            self.phase = (self.phase + step) % std::f32::consts::TAU;
+        }
+    }
+}
+
+/// Estimates a decoded frame's pitch by counting zero crossings; `Some(hz)`
+/// when it is one of the tone's pitches (±40 Hz), `None` for silence or noise.
+pub fn tone_pitch(samples: &[i16]) -> Option<f32> {
+    if samples.len() < 480 {
+        return None;
+    }
+    let loud = samples
+        .iter()
+        .map(|s| i32::from(*s).abs())
+        .max()
+        .unwrap_or(0);
+    if loud < 1000 {
+        return None;
+    }
+    let crossings = samples
+        .windows(2)
+        .filter(|w| (w[0] < 0) != (w[1] < 0))
+        .count();
+    let hz = crossings as f32 * SAMPLE_RATE as f32 / (2.0 * samples.len() as f32);
+    (0..8)
+        .map(|k| 400.0 + 100.0 * k as f32)
+        .find(|p| (hz - p).abs() <= 40.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame_of(p: VideoPattern, stamp: Stamp) -> I420Frame {
+        let mut data = Vec::new();
+        p.render(stamp, &mut data);
+        I420Frame {
+            width: p.width,
+            height: p.height,
+            data,
+        }
+    }
+
+    #[test]
+    fn a_rendered_frame_reads_back_its_stamp() {
+        let p = VideoPattern::new(640, 480).unwrap();
+        for counter in [0, 1, 79, 80, 4_000_000_000] {
+            let stamp = Stamp::new(counter, 1_795_000_000_123);
+            let read = VideoPattern::verify(&frame_of(p, stamp)).unwrap();
+            assert_eq!(read, stamp);
+            assert_eq!(read.age_ms(1_795_000_000_150), 27);
+        }
+    }
+
+    #[test]
+    fn a_flipped_header_block_or_a_misplaced_bar_is_caught() {
+        let p = VideoPattern::new(320, 240).unwrap();
+        let stamp = Stamp {
+            counter: 7,
+            capture_ms: 99,
+        };
+        let mut f = frame_of(p, stamp);
+        let b = (320 / BLOCKS) as usize;
+        // Invert the block holding the lowest counter bit.
+        for y in 0..b {
+            for x in 31 * b..32 * b {
+                f.data[y * 320 + x] = 255 - f.data[y * 320 + x];
+            }
+        }
+        assert_eq!(VideoPattern::verify(&f), Err(PatternError::BadCheck));
+        let mut g = frame_of(p, stamp);
+        let mut other = Vec::new();
+        p.render(
+            Stamp {
+                counter: 20,
+                capture_ms: 99,
+            },
+            &mut other,
+        );
+        // The header of frame 7 over the picture of frame 20.
+        g.data[2 * b * 320..320 * 240].copy_from_slice(&other[2 * b * 320..320 * 240]);
+        assert_eq!(VideoPattern::verify(&g), Err(PatternError::BadPicture));
+    }
+
+    #[test]
+    fn the_pattern_survives_vp8() {
+        use crate::vpx::{EncoderConfig, Vp8Decoder, Vp8Encoder};
+        let p = VideoPattern::new(640, 480).unwrap();
+        let mut enc = Vp8Encoder::new(EncoderConfig {
+            width: 640,
+            height: 480,
+            fps: 30,
+            bitrate_kbps: 800,
+        })
+        .unwrap();
+        let mut dec = Vp8Decoder::new().unwrap();
+        let mut buf = Vec::new();
+        let mut verified = 0;
+        for counter in 0..30 {
+            let stamp = Stamp {
+                counter,
+                capture_ms: 1_000 + u64::from(counter) * 33,
+            };
+            p.render(stamp, &mut buf);
+            for f in enc.encode(&buf, counter == 0).unwrap() {
+                for d in dec.decode(&f.data).unwrap() {
+                    assert_eq!(VideoPattern::verify(&d), Ok(stamp));
+                    verified += 1;
+                }
+            }
+        }
+        assert_eq!(verified, 30);
+    }
+
+    #[test]
+    fn tone_pitch_names_the_second_and_rejects_silence() {
+        let mut t = Tone::default();
+        let mut buf = [0i16; AUDIO_FRAME];
+        for sec in 0..8u64 {
+            t.next_frame(sec * 1000 + 500, &mut buf);
+            assert_eq!(tone_pitch(&buf), Some(tone_hz(sec)));
+        }
+        assert_eq!(tone_pitch(&[0; AUDIO_FRAME]), None);
+        assert_eq!(
+            VideoPattern::new(100, 100).err(),
+            Some(PatternError::TooSmall)
+        );
+    }
+}
