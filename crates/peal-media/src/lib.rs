@@ -1,2 +1,46 @@
+//! peal-media: a call's audio and video on webrtc-rs, with real Opus and VP8.
+//!
+//! # Layout
+//!
+//! - [`session`]: [`join_session`] → [`CallSession`]: the full mesh of peer
+//!   connections for one call, negotiated over peal-server's event socket;
+//!   events, stats, decoded remote frames and audio; leave / end call.
+//! - [`link`]: one peer connection (the only module that names webrtc-rs).
+//! - [`source`]: local media: the capture/encode thread, one encode per
+//!   medium shared by every link; Opus decoding.
+//! - [`synthetic`]: the moving test pattern and the tone, and their checks.
+//! - [`vpx`]: VP8 encode/decode on the system libvpx (the only unsafe code).
+//! - [`reconnect`]: when to restart ICE and when to give up, time as an input.
+
+pub mod link;
+pub mod reconnect;
+pub mod session;
+pub mod source;
 pub mod synthetic;
 pub mod vpx;
+
+pub use session::{
+    join_session, CallSession, MediaEvent, MediaStats, RemoteAudio, RemoteVideo, SessionSettings,
+    Sources,
+};
+
+/// What can go wrong in the media layer.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// A capture or playback device is missing.
+    #[error("no {0} device")]
+    NoDevice(String),
+    #[error("codec: {0}")]
+    Codec(String),
+    /// webrtc-rs refused something (bad SDP, closed connection...).
+    #[error("webrtc: {0}")]
+    Rtc(String),
+    #[error("signaling: {0}")]
+    Signaling(String),
+}
+
+impl MediaError {
+    pub(crate) fn rtc(e: impl std::fmt::Display) -> Self {
+        MediaError::Rtc(e.to_string())
+    }
+}
