@@ -63,6 +63,8 @@ enum Command {
         /// Hang up this many milliseconds after the call is answered.
         #[arg(long, value_name = "MS")]
         hangup_after: Option<u64>,
+        #[command(flatten)]
+        media: MediaOpts,
     },
     /// Wait for the first incoming call and answer it (default: --accept).
     Answer {
@@ -74,6 +76,14 @@ enum Command {
         /// Hang up this many milliseconds after accepting.
         #[arg(long, value_name = "MS")]
         hangup_after: Option<u64>,
+        #[command(flatten)]
+        media: MediaOpts,
+    },
+    /// Answer every call and send each caller its own audio and video back.
+    EchoBot {
+        /// Wait this many milliseconds after it rings before answering.
+        #[arg(long, value_name = "MS", default_value_t = 0)]
+        answer_after: u64,
     },
     /// Accept a ringing call.
     Accept { session_id: String },
@@ -95,6 +105,26 @@ enum Command {
     },
     /// Everyone you can call, with presence.
     Contacts,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum MediaMode {
+    /// The moving test pattern and tone, verified by the other side.
+    Synthetic,
+    /// Camera and microphone.
+    Devices,
+    /// Signaling only.
+    None,
+}
+
+#[derive(Args, Clone, Copy)]
+struct MediaOpts {
+    /// Send and receive call media once the call is accepted.
+    #[arg(long, value_enum, default_value_t = MediaMode::None)]
+    media: MediaMode,
+    /// Print a `media_stats` line before the final line.
+    #[arg(long)]
+    stats: bool,
 }
 
 #[derive(Args, Clone, Copy)]
@@ -149,6 +179,90 @@ fn print_event(e: &peal_client::Event) {
 
 fn print_final(call: &CallInfo) {
     println!(r#"{{"event":"final","call":{}}}"#, to_json(call));
+}
+
+/// The media side of `peal call` / `peal answer`.
+struct Media {
+    opts: MediaOpts,
+    session: Option<peal_media::CallSession>,
+    /// When the session's clock started and when the call was accepted.
+    started: std::time::Instant,
+    accepted: Option<std::time::Instant>,
+}
+
+impl Media {
+    fn new(opts: MediaOpts) -> Self {
+        Media {
+            opts,
+            session: None,
+            started: std::time::Instant::now(),
+            accepted: None,
+        }
+    }
+
+    /// Joins the call's media (no-op with `--media none`).
+    async fn join(&mut self, client: &PealClient, call: &CallInfo) -> Result<(), Failure> {
+        let sources = match self.opts.media {
+            MediaMode::None => return Ok(()),
+            MediaMode::Synthetic => peal_media::Sources::Synthetic,
+            MediaMode::Devices => peal_media::Sources::Devices,
+        };
+        if self.session.is_some() {
+            return Ok(());
+        }
+        let mut settings = peal_media::SessionSettings::new(call.call_type, sources);
+        settings.t0 = self.started;
+        if let Ok(bind) = std::env::var("PEAL_MEDIA_BIND") {
+            settings.bind = bind.split(',').map(str::to_owned).collect();
+        }
+        let session = peal_media::join_session(client, call, settings)
+            .await
+            .map_err(|e| Failure {
+                code: "media_unavailable".into(),
+                message: e.to_string(),
+                exit: 6,
+            })?;
+        self.session = Some(session);
+        Ok(())
+    }
+
+    fn accepted(&mut self) {
+        self.accepted.get_or_insert_with(std::time::Instant::now);
+    }
+
+    /// The `media_stats` line (times from accept), if asked for.
+    fn print_stats(&self) {
+        let (Some(s), true) = (&self.session, self.opts.stats) else {
+            return;
+        };
+        let st = s.stats();
+        let offset = self
+            .accepted
+            .map(|a| a.saturating_duration_since(self.started).as_millis() as u64)
+            .unwrap_or(0);
+        let from_accept = |v: Option<u64>| v.map(|v| v.saturating_sub(offset));
+        println!(
+            "{}",
+            json!({
+                "event": "media_stats",
+                "sent": st.sent,
+                "received": st.received,
+                "first_remote_video_ms": from_accept(st.first_remote_video_ms),
+                "first_remote_audio_ms": from_accept(st.first_remote_audio_ms),
+                "connected_ms": from_accept(st.first_connected_ms),
+                "capture_to_decode_ms_p50": st.capture_to_decode_ms_p50,
+            })
+        );
+    }
+
+    /// Stats (if asked), then the final line, then leaves the media.
+    async fn finish(&mut self, call: &CallInfo) {
+        self.print_stats();
+        print_final(call);
+        if let Some(s) = self.session.take() {
+            s.leave().await;
+        }
+    }
 }
 
 #[tokio::main]
@@ -206,7 +320,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
     let needs_events = matches!(
         cli.command,
-        Command::Listen | Command::Call { .. } | Command::Answer { .. }
+        Command::Listen | Command::Call { .. } | Command::Answer { .. } | Command::EchoBot { .. }
     );
     let client = if needs_events {
         PealClient::connect(config).await?
@@ -247,6 +361,7 @@ async fn command(client: &PealClient, cmd: Command) -> Result<(), Failure> {
             timeout,
             cancel_after,
             hangup_after,
+            media,
         } => {
             let rt = if group {
                 ReceiverType::Group
@@ -260,13 +375,15 @@ async fn command(client: &PealClient, cmd: Command) -> Result<(), Failure> {
             };
             let mut call = Call::new(uid, rt, ct);
             call.timeout = timeout;
-            place(client, call, cancel_after, hangup_after).await
+            place(client, call, cancel_after, hangup_after, Media::new(media)).await
         }
         Command::Answer {
             how,
             after,
             hangup_after,
-        } => answer(client, how, after, hangup_after).await,
+            media,
+        } => answer(client, how, after, hangup_after, Media::new(media)).await,
+        Command::EchoBot { answer_after } => echo_bot(client, answer_after).await,
         Command::Accept { session_id } => one(client.accept_call(&sid(&session_id)).await),
         Command::Reject { session_id, busy } => {
             let status = if busy {
@@ -310,26 +427,20 @@ fn after_ms(ms: Option<u64>) -> Option<tokio::time::Instant> {
     ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms))
 }
 
-/// Prints an event of the call we follow; `true` (after the final line) when it ends the call for us.
+/// Prints an event of the call we follow; `true` when it ends the call for us
+/// (the caller then prints the final line).
 fn follow(e: &peal_client::Event, current: &mut CallInfo) -> bool {
     print_event(e);
     *current = e.call.clone();
-    let over = peal_client::resume::is_terminal(e.event);
-    if over {
-        print_final(current);
-    }
-    over
+    peal_client::resume::is_terminal(e.event)
 }
 
-/// Prints the final line when our own action ended the call. `Ok(false)`
-/// when it lost a race (cancelled vs answered…): the event saying so follows.
-fn concluded(r: Result<CallInfo, ClientError>) -> Result<bool, Failure> {
+/// The call after our own action ended it; `Ok(None)` when the action lost
+/// a race (cancelled vs answered…): the event saying so follows.
+fn concluded(r: Result<CallInfo, ClientError>) -> Result<Option<CallInfo>, Failure> {
     match r {
-        Ok(c) => {
-            print_final(&c);
-            Ok(true)
-        }
-        Err(e) if e.code() == Some(peal_client::ErrorCode::InvalidState) => Ok(false),
+        Ok(c) => Ok(Some(c)),
+        Err(e) if e.code() == Some(peal_client::ErrorCode::InvalidState) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
@@ -339,11 +450,19 @@ async fn place(
     call: Call,
     cancel_after: Option<u64>,
     hangup_after: Option<u64>,
+    mut media: Media,
 ) -> Result<(), Failure> {
     let mut events = client.events();
     let mut current = client.initiate_call(call).await?;
     let id = current.session_id.clone();
     println!(r#"{{"event":"initiated","call":{}}}"#, to_json(&current));
+    // The caller's media is ready before the callee's offer can arrive.
+    if current.status.is_live() {
+        media.join(client, &current).await?;
+    }
+    if current.status == Status::Ongoing {
+        media.accepted();
+    }
     let mut cancel_at = if current.status == Status::Initiated {
         after_ms(cancel_after)
     } else {
@@ -366,9 +485,11 @@ async fn place(
             e = events.next() => match e {
                 Some(ClientEvent::Call(e)) if e.call.session_id == id => {
                     if follow(&e, &mut current) {
+                        media.finish(&current).await;
                         return Ok(());
                     }
                     if e.event == EventKind::OutgoingCallAccepted {
+                        media.accepted();
                         cancel_at = None;
                         hangup_at = after_ms(hangup_after);
                     }
@@ -379,23 +500,25 @@ async fn place(
             () = until(cancel_at) => {
                 cancel_at = None;
                 // If the answer won the race, carry on as an answered call.
-                if concluded(client.cancel_call(&id).await)? {
+                if let Some(c) = concluded(client.cancel_call(&id).await)? {
+                    media.finish(&c).await;
                     return Ok(());
                 }
             }
             () = until(hangup_at) => {
                 hangup_at = None;
-                if concluded(client.end_call(&id).await)? {
+                if let Some(c) = concluded(client.end_call(&id).await)? {
+                    media.finish(&c).await;
                     return Ok(());
                 }
             }
             () = until(finished_at) => {
-                print_final(&current);
+                media.finish(&current).await;
                 return Ok(());
             }
             _ = tokio::signal::ctrl_c() => {
                 let r = if current.status == Status::Initiated { client.cancel_call(&id).await } else { client.end_call(&id).await };
-                if let Ok(c) = r { print_final(&c); }
+                if let Ok(c) = r { media.finish(&c).await; }
                 return Ok(());
             }
         }
@@ -407,6 +530,7 @@ async fn answer(
     how: AnswerHow,
     after: u64,
     hangup_after: Option<u64>,
+    mut media: Media,
 ) -> Result<(), Failure> {
     let mut events = client.events();
     // The first incoming call is the one we act on.
@@ -435,6 +559,7 @@ async fn answer(
             e = events.next() => match e {
                 Some(ClientEvent::Call(e)) if e.call.session_id == id => {
                     if follow(&e, &mut current) {
+                        media.finish(&current).await;
                         return Ok(());
                     }
                 }
@@ -453,32 +578,97 @@ async fn answer(
                 match decline {
                     // Declining ends the call for this device, even if a group call goes on.
                     Some(status) => {
-                        if concluded(client.reject_call(&id, status).await)? {
+                        if let Some(c) = concluded(client.reject_call(&id, status).await)? {
+                            media.finish(&c).await;
                             return Ok(());
                         }
                     }
-                    None => match client.accept_call(&id).await {
-                        Ok(c) if c.status.is_live() => {
-                            current = c;
-                            hangup_at = after_ms(hangup_after);
+                    None => {
+                        media.accepted();
+                        match client.accept_call(&id).await {
+                            Ok(c) if c.status.is_live() => {
+                                current = c;
+                                media.join(client, &current).await?;
+                                hangup_at = after_ms(hangup_after);
+                            }
+                            // Too late (cancelled, answered elsewhere): the event saying so follows.
+                            r => if let Some(c) = concluded(r)? { media.finish(&c).await; return Ok(()); },
                         }
-                        // Too late (cancelled, answered elsewhere): the event saying so follows.
-                        r => if concluded(r)? { return Ok(()); },
-                    },
+                    }
                 }
             }
             () = until(hangup_at) => {
                 hangup_at = None;
-                if concluded(client.end_call(&id).await)? {
+                if let Some(c) = concluded(client.end_call(&id).await)? {
+                    media.finish(&c).await;
                     return Ok(());
                 }
             }
             _ = tokio::signal::ctrl_c() => {
                 if current.status == Status::Ongoing {
-                    if let Ok(c) = client.end_call(&id).await { print_final(&c); }
+                    if let Ok(c) = client.end_call(&id).await { media.finish(&c).await; }
                 }
                 return Ok(());
             }
         }
+    }
+}
+
+/// Answers every call and echoes each caller's own media back, one call at a
+/// time (a second caller meanwhile hears busy from the server).
+async fn echo_bot(client: &PealClient, answer_after: u64) -> Result<(), Failure> {
+    let mut events = client.events();
+    loop {
+        let call = loop {
+            tokio::select! {
+                e = events.next() => match e {
+                    Some(ClientEvent::Call(e)) if e.event == EventKind::IncomingCallReceived => {
+                        print_event(&e);
+                        break e.call;
+                    }
+                    Some(_) => {}
+                    None => return Err(ClientError::Unreachable("event stream ended".into()).into()),
+                },
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            }
+        };
+        tokio::time::sleep(Duration::from_millis(answer_after)).await;
+        let accepted = match client.accept_call(&call.session_id).await {
+            Ok(c) if c.status.is_live() => c,
+            Ok(_) | Err(_) => continue,
+        };
+        let settings =
+            peal_media::SessionSettings::new(accepted.call_type, peal_media::Sources::Echo);
+        let session = match peal_media::join_session(client, &accepted, settings).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "{}",
+                    json!({"error": {"code": "media_unavailable", "message": e.to_string()}})
+                );
+                let _ = client.end_call(&call.session_id).await;
+                continue;
+            }
+        };
+        let Some(mut media_events) = session.events() else {
+            continue;
+        };
+        loop {
+            tokio::select! {
+                ev = media_events.recv() => match ev {
+                    Some(peal_media::MediaEvent::Ended { .. }) | None => break,
+                    Some(_) => {}
+                },
+                _ = tokio::signal::ctrl_c() => {
+                    let _ = session.end_call().await;
+                    return Ok(());
+                }
+            }
+        }
+        let st = session.stats();
+        println!(
+            "{}",
+            json!({"event": "echo_done", "session_id": call.session_id, "echoed_video_frames": st.received.video_frames, "echoed_audio_frames": st.received.audio_frames})
+        );
     }
 }

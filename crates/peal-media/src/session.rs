@@ -36,6 +36,8 @@ pub enum Sources {
     Devices,
     /// Send nothing; receive only.
     None,
+    /// Send each peer its own media back, undecoded (the echo bot).
+    Echo,
 }
 
 /// How to join (the seed's session settings).
@@ -206,7 +208,7 @@ pub async fn join_session(
     let source = match settings.sources {
         Sources::Synthetic => Some(SourceHandle::synthetic(&settings, stats.clone())?),
         Sources::Devices => Some(SourceHandle::devices(&settings)?),
-        Sources::None => None,
+        Sources::None | Sources::Echo => None,
     };
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -235,6 +237,7 @@ pub async fn join_session(
         audio_muted: settings.start_audio_muted,
         video_enabled: !settings.start_video_off,
         source,
+        echo: settings.sources == Sources::Echo,
         connected_once: false,
     };
     let signals = client.events();
@@ -351,6 +354,7 @@ struct Session {
     audio_muted: bool,
     video_enabled: bool,
     source: Option<SourceHandle>,
+    echo: bool,
     connected_once: bool,
 }
 
@@ -621,6 +625,15 @@ impl Session {
                 let uid = self.by_key.get(&peer)?.clone();
                 let elapsed = at.saturating_duration_since(self.t0).as_millis() as u64;
                 let p = self.peers.get_mut(&uid)?;
+                if self.echo {
+                    {
+                        let mut st = lock(&self.stats);
+                        st.received.video_frames += 1;
+                        st.first_remote_video_ms.get_or_insert(elapsed);
+                    }
+                    p.link.send(true, data, Duration::from_millis(33)).await;
+                    return None;
+                }
                 let decoder = match &mut p.decoder {
                     Some(d) => d,
                     None => p.decoder.insert(Vp8Decoder::new().ok()?),
@@ -656,6 +669,15 @@ impl Session {
                 let uid = self.by_key.get(&peer)?.clone();
                 let elapsed = at.saturating_duration_since(self.t0).as_millis() as u64;
                 let p = self.peers.get_mut(&uid)?;
+                if self.echo {
+                    {
+                        let mut st = lock(&self.stats);
+                        st.received.audio_frames += 1;
+                        st.first_remote_audio_ms.get_or_insert(elapsed);
+                    }
+                    p.link.send(false, data, Duration::from_millis(20)).await;
+                    return None;
+                }
                 let decoder = match &mut p.audio_decoder {
                     Some(d) => d,
                     None => p.audio_decoder.insert(AudioDecoder::new().ok()?),
