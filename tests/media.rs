@@ -293,7 +293,12 @@ async fn three_way_group_call_is_a_full_mesh_and_leaving_closes_every_socket_and
     }
     // The peer connections hold sockets and tasks now (so their absence later means something).
     assert!(open_sockets() > sockets_before);
-    assert!(tokio::runtime::Handle::current().metrics().num_alive_tasks() > tasks_before);
+    assert!(
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+            > tasks_before
+    );
     // Everyone leaves: every peer connection's sockets and tasks are gone.
     for s in [&a, &b, &c] {
         s.leave().await;
@@ -317,4 +322,77 @@ async fn three_way_group_call_is_a_full_mesh_and_leaving_closes_every_socket_and
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_only_call_through_coturn_with_credentials_from_peal_server_and_expired_ones_refused()
+{
+    let turn = peal_tests::Coturn::start("a-secret-shared-with-coturn");
+    let (url, secret) = (turn.url(), turn.secret.clone());
+    let server = TestServer::start_with(|c| {
+        c.ice = peal_server::turn::IceConfig {
+            stun_urls: vec![],
+            turn_urls: vec![url],
+            turn_secret: Some(secret),
+            turn_ttl_secs: 600,
+        };
+    })
+    .await;
+    // TURN checks expiry against the real clock.
+    server.clock.set(peal_proto::Millis(unix_now_ms()));
+    let (alice, bob) = (client(&server, "alice").await, client(&server, "bob").await);
+
+    let fresh = alice.ice_servers().await.expect("ice servers");
+    let turn_entry = &fresh.ice_servers[0];
+    let (user, pass) = (
+        turn_entry.username.clone().expect("username"),
+        turn_entry.credential.clone().expect("credential"),
+    );
+    assert!(user.ends_with(":alice"), "{user}");
+    assert!(
+        turn.allocates(&user, &pass),
+        "coturn refused a fresh credential"
+    );
+    assert!(
+        !turn.allocates(&user, "not-the-password"),
+        "coturn took a wrong password"
+    );
+
+    let t0 = Instant::now();
+    let (placed, accepted) = accepted_call(&alice, &bob, "bob").await;
+    let relay = |t0| {
+        let mut s = settings(t0);
+        s.relay_only = true;
+        s
+    };
+    let a = join_session(&alice, &placed, relay(t0))
+        .await
+        .expect("alice joins");
+    let b = join_session(&bob, &accepted, relay(t0))
+        .await
+        .expect("bob joins");
+    until(&[&a, &b], "media both ways through the relay", |s| {
+        s.received.verified_frames >= 10 && s.received.verified_audio_frames >= 10
+    })
+    .await;
+    a.end_call().await.expect("ended");
+
+    // A credential minted two hours ago (600 s TTL) is refused by coturn.
+    server
+        .clock
+        .set(peal_proto::Millis(unix_now_ms() - 2 * 3_600_000));
+    let stale = alice.ice_servers().await.expect("ice servers");
+    let e = &stale.ice_servers[0];
+    assert!(stale.expires_at.is_some_and(|t| t.0 < unix_now_ms()));
+    assert!(!turn.allocates(
+        e.username.as_deref().unwrap_or_default(),
+        e.credential.as_deref().unwrap_or_default()
+    ));
 }

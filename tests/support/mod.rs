@@ -571,3 +571,91 @@ pub async fn next_call(events: &mut peal_client::EventStream) -> Event {
         }
     }
 }
+
+/// A real coturn (`turnserver` from Debian's coturn) on loopback with
+/// `use-auth-secret`, killed on drop.
+pub struct Coturn {
+    pub port: u16,
+    pub secret: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Coturn {
+    pub fn start(secret: &str) -> Coturn {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp port");
+            s.local_addr().expect("addr").port()
+        };
+        let relay_lo = 40_000 + (port % 200) * 100;
+        let mut child = std::process::Command::new("turnserver")
+            .args([
+                "-n",
+                "--listening-ip=127.0.0.1",
+                &format!("--listening-port={port}"),
+                "--relay-ip=127.0.0.1",
+                "--use-auth-secret",
+                &format!("--static-auth-secret={secret}"),
+                "--realm=peal",
+                "--no-tls",
+                "--no-dtls",
+                "--no-cli",
+                // The peers of these tests are on loopback too.
+                "--allow-loopback-peers",
+                &format!("--min-port={relay_lo}"),
+                &format!("--max-port={}", relay_lo + 99),
+                "--log-file=stdout",
+                "--simple-log",
+                &format!("--userdb={}", dir.path().join("turndb").display()),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("turnserver (Debian package coturn) starts");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("Total General servers") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("coturn ready within 10 s");
+        Coturn {
+            port,
+            secret: secret.to_owned(),
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("turn:127.0.0.1:{}?transport=udp", self.port)
+    }
+
+    /// Whether coturn grants an allocation to `username`/`credential`
+    /// (asked with coturn's own `turnutils_uclient`).
+    pub fn allocates(&self, username: &str, credential: &str) -> bool {
+        std::process::Command::new("turnutils_uclient")
+            .args([
+                "-y", "-n", "1", "-m", "1", "-c", "-u", username, "-w", credential,
+            ])
+            .args(["-p", &self.port.to_string(), "127.0.0.1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
