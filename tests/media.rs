@@ -2,36 +2,11 @@
 //! real VP8 and Opus, negotiated through a real peal-server, with the
 //! synthetic sources whose frames the receivers verify.
 
-use peal_client::{
-    Call, CallType, ClientConfig, ClientEvent, ErrorCode, EventKind, PealClient, ReceiverType,
-};
-use peal_media::{join_session, CallSession, MediaEvent, MediaStats, SessionSettings, Sources};
+use peal_client::{Call, CallType, ClientEvent, ErrorCode, EventKind, PealClient, ReceiverType};
+use peal_media::{join_session, CallSession, MediaEvent, MediaStats};
 use peal_proto::wire::{CallInfo, MediaSignal};
-use peal_tests::{next_call, TestServer, PASSWORD};
+use peal_tests::{media_settings as settings, next_call, sdk_client as client, TestServer};
 use std::time::{Duration, Instant};
-
-async fn client(server: &TestServer, uid: &str) -> PealClient {
-    PealClient::connect(ClientConfig::new(
-        &server.base,
-        uid,
-        PASSWORD,
-        format!("{uid}-laptop"),
-    ))
-    .await
-    .expect("connects")
-}
-
-/// Small frames keep two debug-built encoders cheap on a 2-core CI machine.
-fn settings(t0: Instant) -> SessionSettings {
-    let mut s = SessionSettings::new(CallType::Video, Sources::Synthetic);
-    s.width = 320;
-    s.height = 240;
-    s.fps = 15;
-    s.video_kbps = 300;
-    s.bind = vec!["127.0.0.1:0".into()];
-    s.t0 = t0;
-    s
-}
 
 /// Waits until `ok(stats)` holds for every session, or panics with their stats.
 async fn until(sessions: &[&CallSession], what: &str, ok: impl Fn(&MediaStats) -> bool) {
@@ -133,6 +108,7 @@ async fn a_stranger_s_offer_and_ice_are_refused_and_never_relayed() {
         MediaSignal::Offer {
             sdp: "v=0".into(),
             restart: false,
+            gen: 1,
         },
         MediaSignal::Ice {
             candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(),
@@ -178,149 +154,6 @@ async fn a_stranger_s_offer_and_ice_are_refused_and_never_relayed() {
             Ok(Some(_)) => {}
             other => panic!("bob's signal lost: {other:?}"),
         }
-    }
-}
-
-/// Open sockets of this process (the server's, the clients' and every peer connection's).
-fn open_sockets() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| {
-                    std::fs::read_link(e.path())
-                        .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
-                })
-                .count()
-        })
-        .unwrap_or(0)
-}
-
-/// Counts, per sender, the remote frames whose pattern verifies.
-fn count_verified(
-    s: &CallSession,
-) -> std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>> {
-    let counts = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
-    let mut rx = s.video();
-    let c = counts.clone();
-    tokio::spawn(async move {
-        loop {
-            match rx.recv().await {
-                Ok(v) => {
-                    if peal_media::synthetic::VideoPattern::verify(&v.frame).is_ok() {
-                        *c.lock().unwrap().entry(v.from.to_string()).or_insert(0) += 1;
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(_) => break,
-            }
-        }
-    });
-    counts
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_way_group_call_is_a_full_mesh_and_leaving_closes_every_socket_and_task() {
-    let server = TestServer::start().await;
-    let (alice, bob, carol) = (
-        client(&server, "alice").await,
-        client(&server, "bob").await,
-        client(&server, "carol").await,
-    );
-    let (mut bob_ring, mut carol_ring) = (bob.events(), carol.events());
-    let sockets_before = open_sockets();
-    let tasks_before = tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks();
-    let t0 = Instant::now();
-    let placed = alice
-        .initiate_call(Call::new("team", ReceiverType::Group, CallType::Video))
-        .await
-        .expect("placed");
-    let a = join_session(&alice, &placed, settings(t0))
-        .await
-        .expect("alice joins");
-    assert_eq!(
-        next_call(&mut bob_ring).await.event,
-        EventKind::IncomingCallReceived
-    );
-    assert_eq!(
-        next_call(&mut carol_ring).await.event,
-        EventKind::IncomingCallReceived
-    );
-    let bob_call = bob
-        .accept_call(&placed.session_id)
-        .await
-        .expect("bob accepts");
-    let b = join_session(&bob, &bob_call, settings(t0))
-        .await
-        .expect("bob joins");
-    let carol_call = carol
-        .accept_call(&placed.session_id)
-        .await
-        .expect("carol accepts");
-    let c = join_session(&carol, &carol_call, settings(t0))
-        .await
-        .expect("carol joins");
-    let seen = [
-        ("alice", count_verified(&a)),
-        ("bob", count_verified(&b)),
-        ("carol", count_verified(&c)),
-    ];
-    let start = Instant::now();
-    loop {
-        let full = seen.iter().all(|(me, counts)| {
-            let counts = counts.lock().unwrap();
-            ["alice", "bob", "carol"]
-                .iter()
-                .filter(|o| *o != me)
-                .all(|o| counts.get(*o).copied().unwrap_or(0) >= 10)
-        });
-        if full {
-            break;
-        }
-        let all: Vec<_> = seen
-            .iter()
-            .map(|(m, c)| (m, c.lock().unwrap().clone()))
-            .collect();
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "mesh incomplete: {all:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    for s in [&a, &b, &c] {
-        assert_eq!(s.stats().received.corrupt_frames, 0, "{:#?}", s.stats());
-    }
-    // The peer connections hold sockets and tasks now (so their absence later means something).
-    assert!(open_sockets() > sockets_before);
-    assert!(
-        tokio::runtime::Handle::current()
-            .metrics()
-            .num_alive_tasks()
-            > tasks_before
-    );
-    // Everyone leaves: every peer connection's sockets and tasks are gone.
-    for s in [&a, &b, &c] {
-        s.leave().await;
-    }
-    drop((a, b, c));
-    let start = Instant::now();
-    loop {
-        let (sockets, tasks) = (
-            open_sockets(),
-            tokio::runtime::Handle::current()
-                .metrics()
-                .num_alive_tasks(),
-        );
-        // The three counting tasks end with their sessions too.
-        if sockets <= sockets_before && tasks <= tasks_before {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "left behind: sockets {sockets} (before {sockets_before}), tasks {tasks} (before {tasks_before})"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -395,4 +228,136 @@ async fn relay_only_call_through_coturn_with_credentials_from_peal_server_and_ex
         e.username.as_deref().unwrap_or_default(),
         e.credential.as_deref().unwrap_or_default()
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn either_side_may_join_the_media_first_and_an_offer_sent_too_early_is_not_waited_on() {
+    for lower_joins_first in [true, false] {
+        let server = TestServer::start().await;
+        let (alice, bob) = (client(&server, "alice").await, client(&server, "bob").await);
+        let t0 = Instant::now();
+        let (placed, accepted) = accepted_call(&alice, &bob, "bob").await;
+        // alice < bob: alice offers. Joining first, her offer reaches a bob
+        // with no session; joining second, bob's hello reaches no one.
+        let (first, second) = if lower_joins_first {
+            ((&alice, &placed), (&bob, &accepted))
+        } else {
+            ((&bob, &accepted), (&alice, &placed))
+        };
+        let a = join_session(first.0, first.1, settings(t0))
+            .await
+            .expect("joins");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let b = join_session(second.0, second.1, settings(t0))
+            .await
+            .expect("joins");
+        until(&[&a, &b], "media both ways", |s| {
+            s.received.verified_frames >= 5 && s.received.verified_audio_frames >= 5
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_connect_while_ringing_sends_nothing_and_a_decline_tears_it_down() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (client(&server, "alice").await, client(&server, "bob").await);
+    let mut ring = bob.events();
+    let t0 = Instant::now();
+    let placed = alice
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Video))
+        .await
+        .expect("placed");
+    let a = join_session(&alice, &placed, settings(t0))
+        .await
+        .expect("alice joins");
+    let mut a_events = a.events().expect("events");
+    let ringing = next_call(&mut ring).await;
+    assert_eq!(ringing.event, EventKind::IncomingCallReceived);
+    // Bob's device pre-connects while it rings.
+    let b = join_session(&bob, &ringing.call, settings(t0))
+        .await
+        .expect("bob pre-connects");
+    let mut b_events = b.events().expect("events");
+    let connected = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(e) = b_events.recv().await {
+            if e == MediaEvent::Connected {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(connected, Ok(true), "ICE and DTLS done while ringing");
+    // Connected, yet nothing is sent either way while it rings.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (sa, sb) = (a.stats(), b.stats());
+    assert!(sa.connected_ms.is_some() && sb.connected_ms.is_some());
+    assert_eq!(sb.sent.video_frames + sb.sent.audio_frames, 0, "{sb:#?}");
+    assert_eq!(
+        sa.received.video_frames + sa.received.audio_frames,
+        0,
+        "{sa:#?}"
+    );
+    assert_eq!(
+        sb.received.video_frames + sb.received.audio_frames,
+        0,
+        "{sb:#?}"
+    );
+    // Bob declines: his session leaves, alice's side drops the link.
+    bob.reject_call(&placed.session_id, peal_client::RejectStatus::Rejected)
+        .await
+        .expect("declined");
+    b.leave().await;
+    let left = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(e) = a_events.recv().await {
+            if matches!(
+                e,
+                MediaEvent::ParticipantLeft { .. } | MediaEvent::Ended { .. }
+            ) {
+                return Some(e);
+            }
+        }
+        None
+    })
+    .await
+    .expect("alice hears it in time");
+    assert!(left.is_some(), "alice's pre-connected link was torn down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_connected_then_accepted_media_flows_from_the_accept() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (client(&server, "alice").await, client(&server, "bob").await);
+    let mut ring = bob.events();
+    let placed = alice
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Video))
+        .await
+        .expect("placed");
+    let a = join_session(&alice, &placed, settings(Instant::now()))
+        .await
+        .expect("alice joins");
+    let ringing = next_call(&mut ring).await;
+    let b = join_session(&bob, &ringing.call, settings(Instant::now()))
+        .await
+        .expect("pre-connects");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let accepted_at = Instant::now();
+    let accepted = bob.accept_call(&placed.session_id).await.expect("accepted");
+    b.set_t0(accepted_at);
+    a.set_t0(accepted_at);
+    b.accepted(&accepted);
+    until(&[&a, &b], "media both ways after accept", |s| {
+        s.received.verified_frames >= 10 && s.received.verified_audio_frames >= 10
+    })
+    .await;
+    let sb = b.stats();
+    assert!(
+        sb.connected_ms.is_some_and(|ms| ms < 0),
+        "connected before the accept: {sb:#?}"
+    );
+    assert!(
+        sb.first_remote_video_ms.is_some_and(|ms| ms >= 0),
+        "no media before the accept: {sb:#?}"
+    );
 }

@@ -659,3 +659,31 @@ impl Drop for Coturn {
         let _ = self.child.wait();
     }
 }
+
+/// An SDK client of `uid` on the device `<uid>-laptop`, connected.
+pub async fn sdk_client(server: &TestServer, uid: &str) -> peal_client::PealClient {
+    peal_client::PealClient::connect(peal_client::ClientConfig::new(
+        &server.base,
+        uid,
+        PASSWORD,
+        format!("{uid}-laptop"),
+    ))
+    .await
+    .expect("connects")
+}
+
+/// Synthetic media on loopback, small frames: two debug-built encoders per
+/// test stay cheap on a 2-core CI machine.
+pub fn media_settings(t0: std::time::Instant) -> peal_media::SessionSettings {
+    let mut s = peal_media::SessionSettings::new(
+        peal_client::CallType::Video,
+        peal_media::Sources::Synthetic,
+    );
+    s.width = 320;
+    s.height = 240;
+    s.fps = 15;
+    s.video_kbps = 300;
+    s.bind = vec!["127.0.0.1:0".into()];
+    s.t0 = t0;
+    s
+}

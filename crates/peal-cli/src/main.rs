@@ -125,6 +125,9 @@ struct MediaOpts {
     /// Print a `media_stats` line before the final line.
     #[arg(long)]
     stats: bool,
+    /// (answer) Don't connect media while it rings; only after accepting.
+    #[arg(long)]
+    no_pre_connect: bool,
 }
 
 #[derive(Args, Clone, Copy)]
@@ -185,8 +188,7 @@ fn print_final(call: &CallInfo) {
 struct Media {
     opts: MediaOpts,
     session: Option<peal_media::CallSession>,
-    /// When the session's clock started and when the call was accepted.
-    started: std::time::Instant,
+    /// When the call was accepted: `media_stats` times count from here.
     accepted: Option<std::time::Instant>,
 }
 
@@ -195,9 +197,16 @@ impl Media {
         Media {
             opts,
             session: None,
-            started: std::time::Instant::now(),
             accepted: None,
         }
+    }
+
+    /// While it rings: pre-connect (unless --no-pre-connect).
+    async fn ringing(&mut self, client: &PealClient, call: &CallInfo) -> Result<(), Failure> {
+        if self.opts.no_pre_connect {
+            return Ok(());
+        }
+        self.join(client, call).await
     }
 
     /// Joins the call's media (no-op with `--media none`).
@@ -207,11 +216,18 @@ impl Media {
             MediaMode::Synthetic => peal_media::Sources::Synthetic,
             MediaMode::Devices => peal_media::Sources::Devices,
         };
-        if self.session.is_some() {
+        if let Some(s) = &self.session {
+            // Pre-connected while ringing: now it is accepted.
+            if let Some(t) = self.accepted {
+                s.set_t0(t);
+            }
+            s.accepted(call);
             return Ok(());
         }
         let mut settings = peal_media::SessionSettings::new(call.call_type, sources);
-        settings.t0 = self.started;
+        if let Some(t) = self.accepted {
+            settings.t0 = t;
+        }
         if let Ok(bind) = std::env::var("PEAL_MEDIA_BIND") {
             settings.bind = bind.split(',').map(str::to_owned).collect();
         }
@@ -227,7 +243,10 @@ impl Media {
     }
 
     fn accepted(&mut self) {
-        self.accepted.get_or_insert_with(std::time::Instant::now);
+        let t = *self.accepted.get_or_insert_with(std::time::Instant::now);
+        if let Some(s) = &self.session {
+            s.set_t0(t);
+        }
     }
 
     /// The `media_stats` line (times from accept), if asked for.
@@ -236,20 +255,16 @@ impl Media {
             return;
         };
         let st = s.stats();
-        let offset = self
-            .accepted
-            .map(|a| a.saturating_duration_since(self.started).as_millis() as u64)
-            .unwrap_or(0);
-        let from_accept = |v: Option<u64>| v.map(|v| v.saturating_sub(offset));
         println!(
             "{}",
             json!({
                 "event": "media_stats",
                 "sent": st.sent,
                 "received": st.received,
-                "first_remote_video_ms": from_accept(st.first_remote_video_ms),
-                "first_remote_audio_ms": from_accept(st.first_remote_audio_ms),
-                "connected_ms": from_accept(st.first_connected_ms),
+                "first_remote_video_ms": st.first_remote_video_ms,
+                "first_remote_audio_ms": st.first_remote_audio_ms,
+                "ice_connected_ms": st.ice_connected_ms,
+                "connected_ms": st.connected_ms,
                 "capture_to_decode_ms_p50": st.capture_to_decode_ms_p50,
             })
         );
@@ -548,6 +563,9 @@ async fn answer(
         }
     };
     let id = current.session_id.clone();
+    if how.accept || !(how.reject || how.busy || how.ignore) {
+        media.ringing(client, &current).await?;
+    }
     let mut act_at = if how.ignore {
         None
     } else {

@@ -26,8 +26,9 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer, RTCIceTransportPolicy,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer,
+    RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCSessionDescription, SettingEngineBuilder,
 };
 
 use crate::MediaError;
@@ -70,6 +71,10 @@ pub enum LinkEvent {
     State {
         peer: u64,
         state: LinkState,
+    },
+    /// ICE connectivity checks succeeded (DTLS may still be running).
+    IceConnected {
+        peer: u64,
     },
     /// One encoded VP8 frame from the peer.
     Video {
@@ -116,6 +121,15 @@ impl PeerConnectionEventHandler for Handler {
                 sdp_mid: init.sdp_mid,
                 sdp_mline_index: init.sdp_mline_index,
             });
+        }
+    }
+
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        if matches!(
+            state,
+            RTCIceConnectionState::Connected | RTCIceConnectionState::Completed
+        ) {
+            let _ = self.tx.send(LinkEvent::IceConnected { peer: self.peer });
         }
     }
 

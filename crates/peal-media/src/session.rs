@@ -2,10 +2,19 @@
 //! negotiated over the signaling socket, with one encoder per medium whose
 //! output goes to every link.
 //!
-//! Who offers: the participant who joins offers to everyone already joined
-//! (a 1:1 callee offers to the caller after accepting). Two offers crossing
-//! (glare) are settled by user id: the lower id's offer wins.
+//! Who offers: of each pair of users, the lower user id, so offers never
+//! cross. A session starting offers to the joined peers it should offer to
+//! and says `hello` to the others; a hello gets a fresh offer unless an
+//! answered link exists (so an offer sent before the peer's session existed
+//! is not waited on forever). Offers are numbered; a stale answer is ignored.
 //! ICE candidates that arrive before their offer are held, not dropped.
+//!
+//! **Pre-connect**: a callee's device may join while it still rings. Its
+//! links gather, connect ICE and finish DTLS, but no media flows either way
+//! and nothing is shown: media goes to a peer only when both ends are joined
+//! (`active` per link), and our own sources start only once we are. Accepting
+//! ([`CallSession::accepted`]) turns it on; declining or a cancel tears it
+//! down ([`CallSession::leave`], or the call's end event).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -142,31 +151,60 @@ pub struct ReceivedStats {
     pub verified_audio_frames: u64,
 }
 
-/// Counters for `stats()` and the CLI's `media_stats` line.
+/// Counters for `stats()` and the CLI's `media_stats` line. Times are
+/// milliseconds from the session's `t0` (accept), negative when something
+/// happened before it (a pre-connected link).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct MediaStats {
     pub sent: SentStats,
     pub received: ReceivedStats,
-    pub first_connected_ms: Option<u64>,
-    pub first_remote_video_ms: Option<u64>,
-    pub first_remote_audio_ms: Option<u64>,
+    /// ICE connectivity established with the first peer.
+    pub ice_connected_ms: Option<i64>,
+    /// ICE and DTLS done with the first peer (the peer connection is connected).
+    pub connected_ms: Option<i64>,
+    pub first_remote_video_ms: Option<i64>,
+    pub first_remote_audio_ms: Option<i64>,
     pub capture_to_decode_ms_p50: Option<u64>,
-    #[serde(skip)]
-    pub(crate) latencies: Vec<u64>,
 }
 
-impl MediaStats {
-    fn finish(&mut self) {
-        if !self.latencies.is_empty() {
-            let mut l = self.latencies.clone();
-            l.sort_unstable();
-            self.capture_to_decode_ms_p50 = Some(l[l.len() / 2]);
+/// What the session and the source thread record; [`MediaStats`] is its snapshot.
+#[derive(Debug, Default)]
+pub(crate) struct StatsInner {
+    pub sent: SentStats,
+    pub received: ReceivedStats,
+    pub ice_connected: Option<Instant>,
+    pub connected: Option<Instant>,
+    pub first_video: Option<Instant>,
+    pub first_audio: Option<Instant>,
+    pub latencies: Vec<u64>,
+}
+
+fn ms_from(t0: Instant, t: Option<Instant>) -> Option<i64> {
+    t.map(|t| match t.checked_duration_since(t0) {
+        Some(d) => d.as_millis() as i64,
+        None => -(t0.duration_since(t).as_millis() as i64),
+    })
+}
+
+impl StatsInner {
+    fn snapshot(&self, t0: Instant) -> MediaStats {
+        let mut l = self.latencies.clone();
+        l.sort_unstable();
+        MediaStats {
+            sent: self.sent.clone(),
+            received: self.received.clone(),
+            ice_connected_ms: ms_from(t0, self.ice_connected),
+            connected_ms: ms_from(t0, self.connected),
+            first_remote_video_ms: ms_from(t0, self.first_video),
+            first_remote_audio_ms: ms_from(t0, self.first_audio),
+            capture_to_decode_ms_p50: l.get(l.len() / 2).copied(),
         }
     }
 }
 
 enum Command {
     Leave(oneshot::Sender<()>),
+    Accepted(CallInfo),
     AudioMuted(bool),
     VideoEnabled(bool),
 }
@@ -178,7 +216,8 @@ pub struct CallSession {
     events: Mutex<Option<mpsc::UnboundedReceiver<MediaEvent>>>,
     video: broadcast::Sender<RemoteVideo>,
     audio: broadcast::Sender<RemoteAudio>,
-    stats: Arc<Mutex<MediaStats>>,
+    stats: Arc<Mutex<StatsInner>>,
+    t0: Arc<Mutex<Instant>>,
     client: PealClient,
 }
 
@@ -193,28 +232,31 @@ pub(crate) fn unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Joins the media of `call` (which this device has accepted or placed).
+/// Joins the media of `call`. A device that has accepted or placed the call
+/// sends and receives at once; a device still ringing pre-connects (see the
+/// module docs) until [`CallSession::accepted`].
 pub async fn join_session(
     client: &PealClient,
     call: &CallInfo,
     settings: SessionSettings,
 ) -> Result<CallSession, MediaError> {
     let me = client.user().uid.clone();
+    if settings.sources == Sources::Devices {
+        // Say so now, not when the call is answered.
+        drop(SourceHandle::devices(&settings)?);
+    }
     let ice = client
         .ice_servers()
         .await
         .map_err(|e| MediaError::Signaling(e.to_string()))?;
-    let stats = Arc::new(Mutex::new(MediaStats::default()));
-    let source = match settings.sources {
-        Sources::Synthetic => Some(SourceHandle::synthetic(&settings, stats.clone())?),
-        Sources::Devices => Some(SourceHandle::devices(&settings)?),
-        Sources::None | Sources::Echo => None,
-    };
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (video, _) = broadcast::channel(4);
     let (audio, _) = broadcast::channel(16);
+    let (encoded, _) = broadcast::channel(64);
+    let stats = Arc::new(Mutex::new(StatsInner::default()));
     let (link_tx, link_rx) = mpsc::unbounded_channel();
+    let t0 = Arc::new(Mutex::new(settings.t0));
     let mut s = Session {
         client: client.clone(),
         call: call.session_id.clone(),
@@ -232,21 +274,29 @@ pub async fn join_session(
         events: ev_tx,
         video: video.clone(),
         audio: audio.clone(),
+        encoded,
         stats: stats.clone(),
-        t0: settings.t0,
+        epoch: Instant::now(),
         audio_muted: settings.start_audio_muted,
         video_enabled: !settings.start_video_off,
-        source,
         echo: settings.sources == Sources::Echo,
+        settings,
+        source: None,
+        joined: false,
+        joined_uids: Default::default(),
         connected_once: false,
+        next_gen: 0,
     };
+    // Listen first, then read the call's current state: whatever changes
+    // after the read arrives as an event, so a stale `call` can't mislead us.
     let signals = client.events();
-    // Everyone already joined gets our offer.
-    for p in &call.participants {
-        if p.uid != me && p.state == ParticipantState::Joined {
-            s.offer_to(p.uid.clone(), false).await;
-        }
+    let fresh = client.get_call(&call.session_id).await;
+    let call = fresh.as_ref().unwrap_or(call);
+    s.update_joined(call);
+    if s.joined {
+        s.start_source()?;
     }
+    s.greet(call).await;
     tokio::spawn(s.run(signals, cmd_rx, link_rx));
     Ok(CallSession {
         call: call.session_id.clone(),
@@ -255,6 +305,7 @@ pub async fn join_session(
         video,
         audio,
         stats,
+        t0,
         client: client.clone(),
     })
 }
@@ -279,9 +330,19 @@ impl CallSession {
     }
 
     pub fn stats(&self) -> MediaStats {
-        let mut s = lock(&self.stats).clone();
-        s.finish();
-        s
+        let t0 = *lock(&self.t0);
+        lock(&self.stats).snapshot(t0)
+    }
+
+    /// Times in [`MediaStats`] count from `t0` (e.g. the moment of accepting).
+    pub fn set_t0(&self, t0: Instant) {
+        *lock(&self.t0) = t0;
+    }
+
+    /// This device accepted the call (`call` as the accept returned it): a
+    /// pre-connected session starts its sources and media flows.
+    pub fn accepted(&self, call: &CallInfo) {
+        let _ = self.cmd.send(Command::Accepted(call.clone()));
     }
 
     pub fn set_audio_muted(&self, muted: bool) {
@@ -328,12 +389,17 @@ struct Peer {
     link: Arc<Link>,
     /// We sent an offer that has not been answered.
     offering: bool,
+    /// The number of our latest offer to this peer.
+    offer_gen: u32,
+    link_connected: bool,
     /// Candidates that came before the remote description.
     held_ice: Vec<(String, Option<String>, Option<u16>)>,
     reconnect: Reconnect,
     decoder: Option<Vp8Decoder>,
     audio_decoder: Option<AudioDecoder>,
     last_counter: Option<u32>,
+    /// Media flows on this link only while both ends are joined.
+    active: Arc<AtomicBool>,
     writer: tokio::task::JoinHandle<()>,
 }
 
@@ -349,18 +415,64 @@ struct Session {
     events: mpsc::UnboundedSender<MediaEvent>,
     video: broadcast::Sender<RemoteVideo>,
     audio: broadcast::Sender<RemoteAudio>,
-    stats: Arc<Mutex<MediaStats>>,
-    t0: Instant,
+    encoded: broadcast::Sender<Encoded>,
+    stats: Arc<Mutex<StatsInner>>,
+    /// Reconnect timers count from here.
+    epoch: Instant,
     audio_muted: bool,
     video_enabled: bool,
-    source: Option<SourceHandle>,
     echo: bool,
+    settings: SessionSettings,
+    source: Option<SourceHandle>,
+    /// We are in the call (placed it or accepted it), not just ringing.
+    joined: bool,
+    joined_uids: std::collections::HashSet<UserId>,
     connected_once: bool,
+    next_gen: u32,
 }
 
 impl Session {
-    fn since_t0(&self) -> u64 {
-        self.t0.elapsed().as_millis() as u64
+    fn since_epoch(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Starts our sources (once), when we are in the call.
+    fn start_source(&mut self) -> Result<(), MediaError> {
+        if self.source.is_some() {
+            return Ok(());
+        }
+        self.source = match self.settings.sources {
+            Sources::Synthetic => Some(SourceHandle::synthetic(
+                &self.settings,
+                self.encoded.clone(),
+                self.stats.clone(),
+            )?),
+            Sources::Devices => Some(SourceHandle::devices(&self.settings)?),
+            Sources::None | Sources::Echo => None,
+        };
+        Ok(())
+    }
+
+    /// Learns who is in the call from a call object; turns links on or off.
+    fn update_joined(&mut self, call: &CallInfo) {
+        self.joined_uids = call
+            .participants
+            .iter()
+            .filter(|p| p.state == ParticipantState::Joined)
+            .map(|p| p.uid.clone())
+            .collect();
+        self.joined = self.joined_uids.contains(&self.me);
+        for p in self.peers.values() {
+            let on = self.joined && self.joined_uids.contains(&p.uid);
+            if on && !p.active.swap(true, Ordering::Relaxed) {
+                if let Some(src) = &self.source {
+                    src.request_keyframe();
+                }
+            }
+            if !on {
+                p.active.store(false, Ordering::Relaxed);
+            }
+        }
     }
 
     fn signal(&self, to: &UserId, device: Option<&DeviceId>, signal: MediaSignal) {
@@ -379,14 +491,14 @@ impl Session {
                 return None;
             }
         };
-        let writer = match &self.source {
-            Some(src) => tokio::spawn(write_media(
-                src.subscribe(),
-                link.clone(),
-                src.sending.clone(),
-            )),
-            None => tokio::spawn(async {}),
-        };
+        let active = Arc::new(AtomicBool::new(
+            self.joined && self.joined_uids.contains(&uid),
+        ));
+        let writer = tokio::spawn(write_media(
+            self.encoded.subscribe(),
+            link.clone(),
+            active.clone(),
+        ));
         self.by_key.insert(key, uid.clone());
         let peer = Peer {
             key,
@@ -394,11 +506,14 @@ impl Session {
             device,
             link,
             offering: false,
+            offer_gen: 0,
+            link_connected: false,
             held_ice: Vec::new(),
-            reconnect: Reconnect::new(self.since_t0()),
+            reconnect: Reconnect::new(self.since_epoch()),
             decoder: None,
             audio_decoder: None,
             last_counter: None,
+            active,
             writer,
         };
         if let Some(old) = self.peers.insert(uid.clone(), peer) {
@@ -428,6 +543,23 @@ impl Session {
         }
     }
 
+    /// Offers to (or says hello to) each joined peer we have no link with.
+    async fn greet(&mut self, call: &CallInfo) {
+        for p in &call.participants {
+            if p.uid == self.me
+                || p.state != ParticipantState::Joined
+                || self.peers.contains_key(&p.uid)
+            {
+                continue;
+            }
+            if self.me < p.uid {
+                self.offer_to(p.uid.clone(), false).await;
+            } else {
+                self.signal(&p.uid, None, MediaSignal::Hello);
+            }
+        }
+    }
+
     async fn offer_to(&mut self, uid: UserId, restart: bool) {
         if !self.peers.contains_key(&uid) && self.add_peer(uid.clone(), None).await.is_none() {
             return;
@@ -438,8 +570,14 @@ impl Session {
         match p.link.create_offer(restart).await {
             Ok(sdp) => {
                 p.offering = true;
-                let device = p.device.clone();
-                self.signal(&uid, device.as_ref(), MediaSignal::Offer { sdp, restart });
+                self.next_gen += 1;
+                p.offer_gen = self.next_gen;
+                let (device, gen) = (p.device.clone(), p.offer_gen);
+                self.signal(
+                    &uid,
+                    device.as_ref(),
+                    MediaSignal::Offer { sdp, restart, gen },
+                );
             }
             Err(e) => tracing::warn!(error = %e, "offer failed"),
         }
@@ -457,14 +595,28 @@ impl Session {
 
     async fn on_signal(&mut self, from: UserId, from_device: DeviceId, signal: MediaSignal) {
         match signal {
-            MediaSignal::Offer { sdp, restart } => {
-                let glare = self
-                    .peers
-                    .get(&from)
-                    .is_some_and(|p| p.offering && !restart);
-                if glare && self.me < from {
-                    return; // Our offer wins; theirs is dropped on their side too.
+            MediaSignal::Hello => {
+                if self.me >= from {
+                    return; // They offer to us.
                 }
+                let answered = self.peers.get(&from).is_some_and(|p| {
+                    !p.offering && p.device.as_ref().is_none_or(|d| d == &from_device)
+                });
+                if answered && self.peers.get(&from).is_some_and(|p| p.link_connected) {
+                    return;
+                }
+                if self.peers.contains_key(&from) {
+                    self.remove_quietly(&from).await;
+                }
+                if self
+                    .add_peer(from.clone(), Some(from_device))
+                    .await
+                    .is_some()
+                {
+                    self.offer_to(from, false).await;
+                }
+            }
+            MediaSignal::Offer { sdp, restart, gen } => {
                 let fresh = !restart || !self.peers.contains_key(&from);
                 if fresh {
                     let held = self
@@ -472,7 +624,10 @@ impl Session {
                         .get_mut(&from)
                         .map(|p| std::mem::take(&mut p.held_ice))
                         .unwrap_or_default();
-                    if self.peers.contains_key(&from) {
+                    if let Some(old) = self.peers.get(&from) {
+                        if let Some(d) = old.device.clone().filter(|d| d != &from_device) {
+                            self.signal(&from, Some(&d), MediaSignal::Bye);
+                        }
                         self.remove_quietly(&from).await;
                     }
                     if let Some(p) = self.add_peer(from.clone(), Some(from_device.clone())).await {
@@ -489,7 +644,7 @@ impl Session {
                         self.signal(
                             &from,
                             Some(&from_device),
-                            MediaSignal::Answer { sdp: answer },
+                            MediaSignal::Answer { sdp: answer, gen },
                         );
                         self.flush_ice(&from).await;
                         self.send_state(&from);
@@ -497,10 +652,13 @@ impl Session {
                     Err(e) => tracing::warn!(error = %e, "could not answer"),
                 }
             }
-            MediaSignal::Answer { sdp } => {
+            MediaSignal::Answer { sdp, gen } => {
                 let Some(p) = self.peers.get_mut(&from) else {
                     return;
                 };
+                if !p.offering || gen != p.offer_gen {
+                    return; // not an answer to our latest offer
+                }
                 p.device = Some(from_device);
                 p.offering = false;
                 if let Err(e) = p.link.accept_answer(sdp).await {
@@ -518,7 +676,7 @@ impl Session {
                 if !self.peers.contains_key(&from) {
                     // Before its offer: a placeholder peer holds it until the offer comes.
                     if self
-                        .add_peer(from.clone(), Some(from_device))
+                        .add_peer(from.clone(), Some(from_device.clone()))
                         .await
                         .is_none()
                     {
@@ -528,6 +686,9 @@ impl Session {
                 let Some(p) = self.peers.get_mut(&from) else {
                     return;
                 };
+                if p.device.as_ref().is_some_and(|d| d != &from_device) {
+                    return; // a candidate of a link that was replaced
+                }
                 if p.link.has_remote_description().await {
                     if let Err(e) = p.link.add_ice(candidate, sdp_mid, sdp_mline_index).await {
                         tracing::debug!(error = %e, "remote candidate refused");
@@ -546,7 +707,17 @@ impl Session {
                     video_enabled,
                 });
             }
-            MediaSignal::Bye => self.remove_peer(&from, false).await,
+            MediaSignal::Bye => {
+                // Only from the device we are linked with (another device of
+                // theirs that lost the answer race says bye too).
+                let current = self
+                    .peers
+                    .get(&from)
+                    .is_some_and(|p| p.device.as_ref().is_none_or(|d| d == &from_device));
+                if current {
+                    self.remove_peer(&from, false).await;
+                }
+            }
         }
     }
 
@@ -595,10 +766,17 @@ impl Session {
                     },
                 );
             }
+            LinkEvent::IceConnected { peer } => {
+                self.by_key.get(&peer)?;
+                lock(&self.stats)
+                    .ice_connected
+                    .get_or_insert_with(Instant::now);
+            }
             LinkEvent::State { peer, state } => {
                 let uid = self.by_key.get(&peer)?.clone();
-                let now = self.since_t0();
+                let now = self.since_epoch();
                 let p = self.peers.get_mut(&uid)?;
+                p.link_connected = state == LinkState::Connected;
                 match state {
                     LinkState::Connected => {
                         if p.reconnect.connected() {
@@ -609,7 +787,7 @@ impl Session {
                         }
                         if !self.connected_once {
                             self.connected_once = true;
-                            lock(&self.stats).first_connected_ms.get_or_insert(now);
+                            lock(&self.stats).connected.get_or_insert_with(Instant::now);
                             let _ = self.events.send(MediaEvent::Connected);
                         }
                     }
@@ -623,13 +801,12 @@ impl Session {
             }
             LinkEvent::Video { peer, data, at } => {
                 let uid = self.by_key.get(&peer)?.clone();
-                let elapsed = at.saturating_duration_since(self.t0).as_millis() as u64;
                 let p = self.peers.get_mut(&uid)?;
                 if self.echo {
                     {
                         let mut st = lock(&self.stats);
                         st.received.video_frames += 1;
-                        st.first_remote_video_ms.get_or_insert(elapsed);
+                        st.first_video.get_or_insert(at);
                     }
                     p.link.send(true, data, Duration::from_millis(33)).await;
                     return None;
@@ -643,7 +820,7 @@ impl Session {
                     Ok(frames) => {
                         for f in frames {
                             st.received.video_frames += 1;
-                            st.first_remote_video_ms.get_or_insert(elapsed);
+                            st.first_video.get_or_insert(at);
                             if let Ok(stamp) = VideoPattern::verify(&f) {
                                 if p.last_counter.is_some_and(|c| stamp.counter <= c) {
                                     st.received.out_of_order += 1;
@@ -667,13 +844,12 @@ impl Session {
             }
             LinkEvent::Audio { peer, data, at } => {
                 let uid = self.by_key.get(&peer)?.clone();
-                let elapsed = at.saturating_duration_since(self.t0).as_millis() as u64;
                 let p = self.peers.get_mut(&uid)?;
                 if self.echo {
                     {
                         let mut st = lock(&self.stats);
                         st.received.audio_frames += 1;
-                        st.first_remote_audio_ms.get_or_insert(elapsed);
+                        st.first_audio.get_or_insert(at);
                     }
                     p.link.send(false, data, Duration::from_millis(20)).await;
                     return None;
@@ -685,7 +861,7 @@ impl Session {
                 let samples = decoder.decode(&data)?;
                 let mut st = lock(&self.stats);
                 st.received.audio_frames += 1;
-                st.first_remote_audio_ms.get_or_insert(elapsed);
+                st.first_audio.get_or_insert(at);
                 if tone_pitch(&samples).is_some() {
                     st.received.verified_audio_frames += 1;
                 }
@@ -700,7 +876,7 @@ impl Session {
 
     /// Runs reconnect timers due by now; `Some(reason)` ends the session.
     async fn on_timers(&mut self) -> Option<String> {
-        let now = self.since_t0();
+        let now = self.since_epoch();
         let mut restart = Vec::new();
         for p in self.peers.values_mut() {
             match p.reconnect.poll(now) {
@@ -726,7 +902,7 @@ impl Session {
             .values()
             .filter_map(|p| p.reconnect.deadline())
             .min()?;
-        Some(self.t0 + Duration::from_millis(ms))
+        Some(self.epoch + Duration::from_millis(ms))
     }
 
     async fn run(
@@ -747,6 +923,15 @@ impl Session {
             tokio::select! {
                 c = cmds.recv() => match c {
                     Some(Command::Leave(tx)) => { done = Some(tx); break "left".into(); }
+                    Some(Command::Accepted(call)) => {
+                        self.update_joined(&call);
+                        if let Err(e) = self.start_source() {
+                            tracing::warn!(error = %e, "sources did not start");
+                        }
+                        self.update_joined(&call);
+                        // Peers we are not linked with yet (no pre-connect) hear from us.
+                        self.greet(&call).await;
+                    }
                     Some(Command::AudioMuted(m)) => {
                         self.audio_muted = m;
                         if let Some(s) = &self.source { s.set_audio(!m); }
@@ -763,7 +948,9 @@ impl Session {
                     Some(ClientEvent::Media { call, from, from_device, signal }) if call == self.call => {
                         self.on_signal(from, from_device, signal).await;
                     }
-                    Some(ClientEvent::Call(e)) if e.call.session_id == self.call => match e.event {
+                    Some(ClientEvent::Call(e)) if e.call.session_id == self.call => {
+                        self.update_joined(&e.call);
+                        match e.event {
                         EventKind::ParticipantLeft => {
                             if let Some(u) = e.participant { self.remove_peer(&u, false).await; }
                         }
@@ -773,7 +960,7 @@ impl Session {
                         EventKind::IncomingCallReceived
                         | EventKind::OutgoingCallAccepted
                         | EventKind::ParticipantJoined => {}
-                    },
+                    }},
                     Some(_) => {}
                     None => break "signaling_closed".into(),
                 },
@@ -804,12 +991,12 @@ impl Session {
 async fn write_media(
     mut rx: broadcast::Receiver<Encoded>,
     link: Arc<Link>,
-    sending: Arc<AtomicBool>,
+    active: Arc<AtomicBool>,
 ) {
     loop {
         match rx.recv().await {
             Ok(e) => {
-                if sending.load(Ordering::Relaxed) {
+                if active.load(Ordering::Relaxed) {
                     link.send(e.video, e.data, e.duration).await;
                 }
             }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use crate::session::{unix_ms, MediaStats, SessionSettings};
+use crate::session::{unix_ms, SessionSettings, StatsInner};
 use crate::synthetic::{Stamp, Tone, VideoPattern, AUDIO_FRAME, SAMPLE_RATE};
 use crate::vpx::{EncoderConfig, Vp8Encoder};
 use crate::MediaError;
@@ -28,9 +28,6 @@ pub struct Encoded {
 
 /// The running source thread.
 pub struct SourceHandle {
-    tx: broadcast::Sender<Encoded>,
-    /// Media goes out only while this is set.
-    pub(crate) sending: Arc<AtomicBool>,
     flags: Arc<Flags>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -71,9 +68,10 @@ impl AudioDecoder {
 
 impl SourceHandle {
     /// The moving pattern and the tone, encoded at the settings' size and rate.
-    pub fn synthetic(
+    pub(crate) fn synthetic(
         settings: &SessionSettings,
-        stats: Arc<Mutex<MediaStats>>,
+        tx: broadcast::Sender<Encoded>,
+        stats: Arc<Mutex<StatsInner>>,
     ) -> Result<Self, MediaError> {
         let pattern = VideoPattern::new(settings.width, settings.height)
             .map_err(|e| MediaError::Codec(format!("synthetic video: {e}")))?;
@@ -85,7 +83,6 @@ impl SourceHandle {
         })
         .map_err(|e| MediaError::Codec(e.to_string()))?;
         let mut aenc = opus_encoder()?;
-        let (tx, _) = broadcast::channel(64);
         let flags = Arc::new(Flags::default());
         flags
             .audio
@@ -159,8 +156,6 @@ impl SourceHandle {
             })
             .map_err(|e| MediaError::Codec(format!("source thread: {e}")))?;
         Ok(SourceHandle {
-            tx,
-            sending: Arc::new(AtomicBool::new(true)),
             flags,
             thread: Some(thread),
         })
@@ -173,10 +168,6 @@ impl SourceHandle {
             "camera and microphone (this build has no capture backend; use --media synthetic)"
                 .into(),
         ))
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Encoded> {
-        self.tx.subscribe()
     }
 
     pub fn request_keyframe(&self) {

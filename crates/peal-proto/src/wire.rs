@@ -278,14 +278,23 @@ pub enum ServerFrame {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MediaSignal {
-    /// A session description offer; `restart` when it restarts ICE.
+    /// "My media session is up": sent to each joined peer when a session
+    /// starts. Of each pair of users, the lower user id offers; it answers a
+    /// hello with a fresh offer unless it already has a connected link.
+    Hello,
+    /// A session description offer; `restart` when it restarts ICE. `gen`
+    /// numbers the sender's offers to this peer; the answer echoes it.
     Offer {
         sdp: String,
         #[serde(default)]
         restart: bool,
+        #[serde(default)]
+        gen: u32,
     },
     Answer {
         sdp: String,
+        #[serde(default)]
+        gen: u32,
     },
     /// One trickled ICE candidate (`a=candidate:` attribute text).
     Ice {
