@@ -5,6 +5,7 @@
 //! - [`session`]: [`join_session`] → [`CallSession`]: the full mesh of peer
 //!   connections for one call, negotiated over peal-server's event socket;
 //!   events, stats, decoded remote frames and audio; leave / end call.
+//! - [`assemble`]: VP8 frames from RTP packets, out on the marker bit.
 //! - [`link`]: one peer connection (the only module that names webrtc-rs).
 //! - [`source`]: local media: the capture/encode thread, one encode per
 //!   medium shared by every link; Opus decoding.
@@ -12,6 +13,7 @@
 //! - [`vpx`]: VP8 encode/decode on the system libvpx (the only unsafe code).
 //! - [`reconnect`]: when to restart ICE and when to give up, time as an input.
 
+pub mod assemble;
 pub mod link;
 pub mod reconnect;
 pub mod session;

@@ -11,11 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
-use rtc::rtp::codec::vp8::Vp8Packet;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
@@ -31,6 +29,7 @@ use webrtc::peer_connection::{
     RTCSessionDescription, SettingEngineBuilder,
 };
 
+use crate::assemble::{RtpIn, Vp8Assembler};
 use crate::MediaError;
 
 const VIDEO_PT: u8 = 96;
@@ -152,7 +151,7 @@ impl PeerConnectionEventHandler for Handler {
 /// Opus packets are frames already.
 async fn read_track(peer: u64, track: Arc<dyn TrackRemote>, tx: mpsc::UnboundedSender<LinkEvent>) {
     let video = track.kind().await == RtpCodecKind::Video;
-    let mut builder = SampleBuilder::new(128, Vp8Packet::default(), 90_000);
+    let mut frames = Vp8Assembler::default();
     while let Some(ev) = track.poll().await {
         let packet = match ev {
             TrackRemoteEvent::OnRtpPacket(p) => p,
@@ -167,18 +166,16 @@ async fn read_track(peer: u64, track: Arc<dyn TrackRemote>, tx: mpsc::UnboundedS
         };
         let at = Instant::now();
         let sent = if video {
-            builder.push(at, packet);
-            let mut ok = true;
-            while let Some(sample) = builder.pop(at) {
-                ok &= tx
-                    .send(LinkEvent::Video {
-                        peer,
-                        data: sample.data,
-                        at,
-                    })
-                    .is_ok();
+            let frame = frames.push(RtpIn {
+                seq: packet.header.sequence_number,
+                timestamp: packet.header.timestamp,
+                marker: packet.header.marker,
+                payload: &packet.payload,
+            });
+            match frame {
+                Some(data) => tx.send(LinkEvent::Video { peer, data, at }).is_ok(),
+                None => true,
             }
-            ok
         } else {
             tx.send(LinkEvent::Audio {
                 peer,

@@ -36,6 +36,9 @@ pub struct SourceHandle {
 struct Flags {
     stop: AtomicBool,
     keyframe: AtomicBool,
+    /// Capture the next video frame now, not at the next tick (a peer just
+    /// started receiving: its first frame should not wait up to a frame interval).
+    now: AtomicBool,
     audio: AtomicBool,
     video: AtomicBool,
 }
@@ -121,8 +124,10 @@ impl SourceHandle {
                             }
                         }
                     }
-                    if now >= next_video {
-                        next_video += frame_every;
+                    let early = f.now.swap(false, Ordering::Relaxed) && now < next_video;
+                    if now >= next_video || early {
+                        // On the tick, keep the cadence; early, restart it from now.
+                        next_video = if early { now } else { next_video } + frame_every;
                         if f.video.load(Ordering::Relaxed) {
                             pattern.render(Stamp::new(counter, unix_ms()), &mut i420);
                             counter = counter.wrapping_add(1);
@@ -146,7 +151,8 @@ impl SourceHandle {
                     let wake = next_audio.min(next_video);
                     let now = Instant::now();
                     if wake > now {
-                        std::thread::sleep(wake - now);
+                        // Woken early by `request_keyframe`.
+                        std::thread::park_timeout(wake - now);
                     } else if now - wake > Duration::from_secs(1) {
                         // Far behind (a suspended machine): skip ahead instead of bursting.
                         next_audio = now;
@@ -170,8 +176,13 @@ impl SourceHandle {
         ))
     }
 
+    /// A keyframe, captured at once.
     pub fn request_keyframe(&self) {
         self.flags.keyframe.store(true, Ordering::Relaxed);
+        self.flags.now.store(true, Ordering::Relaxed);
+        if let Some(t) = &self.thread {
+            t.thread().unpark();
+        }
     }
 
     pub fn set_audio(&self, on: bool) {
@@ -193,6 +204,7 @@ impl SourceHandle {
     fn halt(&mut self) {
         self.flags.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
