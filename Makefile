@@ -13,11 +13,9 @@ deps:
 build: deps
 	$(CARGO) build --workspace --bins
 
-## Starts the signaling server with demo users and prints how to ring it.
+## Starts the signaling server with demo users and the echo bot, and prints how to ring it.
 run: build
-	@target/debug/peal-server --data "$(DATA)" demo-data
-	@scripts/demo-help.sh "$(LISTEN)"
-	exec target/debug/peal-server --data "$(DATA)" --listen "$(LISTEN)"
+	@scripts/run-demo.sh "$(DATA)" "$(LISTEN)"
 
 ## Installs what it needs, then runs every test.
 test: deps
@@ -30,9 +28,11 @@ test: deps
 	  $(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-## Benchmarks (release build): the ring path on loopback.
+## Benchmarks (release build): the ring path, then call media, on loopback.
 bench: deps
+	$(CARGO) build --release --workspace --bins --examples
 	$(CARGO) run --release -p peal-tests --example ring_latency -- $(BENCH_ARGS)
+	$(CARGO) run --release -p peal-tests --example media_connect -- $(MEDIA_BENCH_ARGS)
 
 fmt:
 	$(CARGO) fmt --all

@@ -245,6 +245,10 @@ pub async fn join_session(
         // Say so now, not when the call is answered.
         drop(SourceHandle::devices(&settings)?);
     }
+    if settings.sources == Sources::Synthetic {
+        crate::synthetic::VideoPattern::new(settings.width, settings.height)
+            .map_err(|e| MediaError::Codec(format!("synthetic video: {e}")))?;
+    }
     let ice = client
         .ice_servers()
         .await
@@ -293,9 +297,6 @@ pub async fn join_session(
     let fresh = client.get_call(&call.session_id).await;
     let call = fresh.as_ref().unwrap_or(call);
     s.update_joined(call);
-    if s.joined {
-        s.start_source()?;
-    }
     s.greet(call).await;
     tokio::spawn(s.run(signals, cmd_rx, link_rx));
     Ok(CallSession {
@@ -462,15 +463,25 @@ impl Session {
             .map(|p| p.uid.clone())
             .collect();
         self.joined = self.joined_uids.contains(&self.me);
+        self.refresh_active();
+    }
+
+    /// Media flows on a link while both ends are joined; our sources run
+    /// from the first such link on (not while we only ring or wait), and a
+    /// link that turns on gets a keyframe at once.
+    fn refresh_active(&mut self) {
+        let mut turned_on = false;
         for p in self.peers.values() {
             let on = self.joined && self.joined_uids.contains(&p.uid);
-            if on && !p.active.swap(true, Ordering::Relaxed) {
-                if let Some(src) = &self.source {
-                    src.request_keyframe();
-                }
+            turned_on |= on && !p.active.swap(on, Ordering::Relaxed);
+            p.active.store(on, Ordering::Relaxed);
+        }
+        if turned_on {
+            if let Err(e) = self.start_source() {
+                tracing::warn!(error = %e, "sources did not start");
             }
-            if !on {
-                p.active.store(false, Ordering::Relaxed);
+            if let Some(src) = &self.source {
+                src.request_keyframe();
             }
         }
     }
@@ -491,9 +502,7 @@ impl Session {
                 return None;
             }
         };
-        let active = Arc::new(AtomicBool::new(
-            self.joined && self.joined_uids.contains(&uid),
-        ));
+        let active = Arc::new(AtomicBool::new(false));
         let writer = tokio::spawn(write_media(
             self.encoded.subscribe(),
             link.clone(),
@@ -522,6 +531,7 @@ impl Session {
         let _ = self
             .events
             .send(MediaEvent::ParticipantJoined { peer: uid.clone() });
+        self.refresh_active();
         self.peers.get_mut(&uid)
     }
 
@@ -924,10 +934,6 @@ impl Session {
                 c = cmds.recv() => match c {
                     Some(Command::Leave(tx)) => { done = Some(tx); break "left".into(); }
                     Some(Command::Accepted(call)) => {
-                        self.update_joined(&call);
-                        if let Err(e) = self.start_source() {
-                            tracing::warn!(error = %e, "sources did not start");
-                        }
                         self.update_joined(&call);
                         // Peers we are not linked with yet (no pre-connect) hear from us.
                         self.greet(&call).await;

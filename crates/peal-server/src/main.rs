@@ -68,7 +68,7 @@ enum Command {
         #[command(subcommand)]
         command: GroupCommand,
     },
-    /// Add the demo users alice, bob and carol (password "peal") and the group "friends", if missing.
+    /// Add the demo users alice, bob, carol and echo (password "peal") and the group "friends", if missing.
     DemoData,
 }
 
@@ -162,7 +162,13 @@ async fn main() -> ExitCode {
         }
         Command::DemoData => {
             admin(&data, |store, now| async move {
-                for (uid, name) in [("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")] {
+                // `echo` is answered by `peal echo-bot` (make run starts it).
+                for (uid, name) in [
+                    ("alice", "Alice"),
+                    ("bob", "Bob"),
+                    ("carol", "Carol"),
+                    ("echo", "Echo (test call)"),
+                ] {
                     match peal_server::add_user(&store, now, uid, name, "peal").await {
                         Ok(())
                         | Err(peal_server::AdminError::Store(
@@ -187,7 +193,7 @@ async fn main() -> ExitCode {
                     Err(e) => return Err(e),
                 }
                 Ok(
-                    "demo data ready: alice, bob, carol (password \"peal\"), group friends"
+                    "demo data ready: alice, bob, carol, echo (password \"peal\"), group friends"
                         .to_owned(),
                 )
             })
