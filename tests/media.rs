@@ -361,3 +361,75 @@ async fn pre_connected_then_accepted_media_flows_from_the_accept() {
         "no media before the accept: {sb:#?}"
     );
 }
+
+async fn next_media_event(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<MediaEvent>,
+    what: &str,
+    want: impl Fn(&MediaEvent) -> bool,
+) {
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(e) = events.recv().await {
+            if want(&e) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "no {what} in 20 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_restarts_after_the_relay_path_is_cut_and_media_flows_again() {
+    let turn = peal_tests::Coturn::start("restart-secret");
+    let (port, url) = (turn.port, turn.url());
+    let server = TestServer::start_with(|c| {
+        c.ice = peal_server::turn::IceConfig {
+            stun_urls: vec![],
+            turn_urls: vec![url],
+            turn_secret: Some("restart-secret".into()),
+            turn_ttl_secs: 600,
+        };
+    })
+    .await;
+    server.clock.set(peal_proto::Millis(unix_now_ms()));
+    let (alice, bob) = (client(&server, "alice").await, client(&server, "bob").await);
+    let t0 = Instant::now();
+    let (placed, accepted) = accepted_call(&alice, &bob, "bob").await;
+    let relay = |t0| {
+        let mut s = settings(t0);
+        s.relay_only = true;
+        s.ice_disconnected_timeout = Duration::from_secs(2);
+        s
+    };
+    let a = join_session(&alice, &placed, relay(t0))
+        .await
+        .expect("alice joins");
+    let b = join_session(&bob, &accepted, relay(t0))
+        .await
+        .expect("bob joins");
+    let mut a_events = a.events().expect("events");
+    until(&[&a, &b], "media through the relay", |s| {
+        s.received.verified_frames >= 5
+    })
+    .await;
+
+    // Cut the only path: the relay dies.
+    drop(turn);
+    next_media_event(&mut a_events, "reconnecting", |e| {
+        matches!(e, MediaEvent::Reconnecting { .. })
+    })
+    .await;
+    let before = b.stats().received.verified_frames;
+    // It comes back at the same address; an ICE restart gathers a new allocation.
+    let _turn = peal_tests::Coturn::start_on(port, "restart-secret");
+    next_media_event(&mut a_events, "reconnected", |e| {
+        matches!(e, MediaEvent::Reconnected { .. })
+    })
+    .await;
+    until(&[&b], "media again after the restart", |s| {
+        s.received.verified_frames >= before + 10
+    })
+    .await;
+    assert_eq!(b.stats().received.corrupt_frames, 0, "{:#?}", b.stats());
+}

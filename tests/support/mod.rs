@@ -583,12 +583,17 @@ pub struct Coturn {
 
 impl Coturn {
     pub fn start(secret: &str) -> Coturn {
-        use std::io::BufRead;
-        let dir = tempfile::tempdir().expect("temp dir");
         let port = {
             let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp port");
             s.local_addr().expect("addr").port()
         };
+        Coturn::start_on(port, secret)
+    }
+
+    /// Starts on a given port (to bring a killed one back at the same address).
+    pub fn start_on(port: u16, secret: &str) -> Coturn {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().expect("temp dir");
         let relay_lo = 40_000 + (port % 200) * 100;
         let mut child = std::process::Command::new("turnserver")
             .args([

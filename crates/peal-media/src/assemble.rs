@@ -4,8 +4,10 @@
 //! what costs it a whole frame interval (33 ms at 30 fps) of latency.
 //!
 //! A frame with a missing packet (sequence gap) or one whose first packet is
-//! not a partition start is dropped, never emitted half-built. Pure: packets
-//! in, frames out.
+//! not a partition start is dropped, never emitted half-built; after a drop,
+//! frames are held back until the next keyframe (they would decode against a
+//! picture the decoder never had), and [`Vp8Assembler::take_loss`] tells the
+//! caller to ask the sender for one. Pure: packets in, frames out.
 
 use bytes::Bytes;
 use rtc::rtp::codec::vp8::Vp8Packet;
@@ -27,18 +29,39 @@ pub struct Vp8Assembler {
     next_seq: Option<u16>,
     buf: Vec<u8>,
     broken: bool,
-    /// Frames dropped because a packet was missing or malformed.
+    /// Frames dropped: a packet missing or malformed, or waiting for a keyframe.
     pub dropped: u64,
+    /// Set on a drop until [`Vp8Assembler::take_loss`].
+    lost: bool,
+    /// A keyframe has been seen since the start or the last loss; until
+    /// then frames are held back (and the caller hears of a loss).
+    synced: bool,
+}
+
+/// A VP8 keyframe has the inverse key-frame bit (bit 0 of the first byte) clear.
+pub fn is_keyframe(frame: &[u8]) -> bool {
+    frame.first().is_some_and(|b| b & 1 == 0)
 }
 
 impl Vp8Assembler {
+    /// Whether frames were lost since the last call (ask for a keyframe).
+    pub fn take_loss(&mut self) -> bool {
+        std::mem::take(&mut self.lost)
+    }
+
+    fn drop_frame(&mut self) {
+        self.dropped += 1;
+        self.lost = true;
+        self.synced = false;
+    }
+
     pub fn push(&mut self, p: RtpIn<'_>) -> Option<Bytes> {
         let in_order = self.next_seq.is_none_or(|n| n == p.seq);
         self.next_seq = Some(p.seq.wrapping_add(1));
         if self.timestamp != Some(p.timestamp) {
             // A new frame; an unfinished previous one lost its tail.
             if self.timestamp.is_some() && !self.buf.is_empty() {
-                self.dropped += 1;
+                self.drop_frame();
             }
             self.timestamp = Some(p.timestamp);
             self.buf.clear();
@@ -62,9 +85,18 @@ impl Vp8Assembler {
         let done = std::mem::take(&mut self.buf);
         self.timestamp = None;
         if self.broken || done.is_empty() {
-            self.dropped += 1;
             self.broken = false;
+            self.drop_frame();
             return None;
+        }
+        if !self.synced {
+            if !is_keyframe(&done) {
+                // Joined mid-stream or after a loss: undecodable until a keyframe.
+                self.dropped += 1;
+                self.lost = true;
+                return None;
+            }
+            self.synced = true;
         }
         Some(Bytes::from(done))
     }
@@ -99,33 +131,45 @@ mod tests {
     #[test]
     fn a_frame_is_emitted_on_its_marker_packet() {
         let mut a = Vp8Assembler::default();
-        let (p1, p2) = (pkt(true, b"abcd"), pkt(false, b"efgh"));
+        // Frames start out held until a keyframe (bit 0 clear: 'p' = 0x70).
+        let delta = pkt(true, b"abcd");
+        assert_eq!(push(&mut a, 9, 0, true, &delta), None);
+        assert!(a.take_loss());
+        let (p1, p2) = (pkt(true, b"pbcd"), pkt(false, b"efgh"));
         assert_eq!(push(&mut a, 10, 3000, false, &p1), None);
         assert_eq!(
             push(&mut a, 11, 3000, true, &p2).as_deref(),
-            Some(&b"abcdefgh"[..])
+            Some(&b"pbcdefgh"[..])
         );
         let p3 = pkt(true, b"ijkl");
         assert_eq!(
             push(&mut a, 12, 6000, true, &p3).as_deref(),
             Some(&b"ijkl"[..])
         );
-        assert_eq!(a.dropped, 0);
+        assert_eq!(a.dropped, 1);
     }
 
     #[test]
     fn a_frame_missing_a_packet_is_dropped_and_the_next_one_is_whole() {
         let mut a = Vp8Assembler::default();
+        let key = pkt(true, b"pppp");
+        assert!(push(&mut a, 0, 0, true, &key).is_some());
         let (p1, p3) = (pkt(true, b"abcd"), pkt(false, b"ijkl"));
         push(&mut a, 1, 3000, false, &p1);
         // seq 2 lost
         assert_eq!(push(&mut a, 3, 3000, true, &p3), None);
-        let p4 = pkt(true, b"mnop");
+        assert!(a.take_loss(), "the caller hears of the loss");
+        assert!(!a.take_loss());
+        // A delta frame can't be shown without what it refers to...
+        let delta = pkt(true, b"mnop");
+        assert_eq!(push(&mut a, 4, 6000, true, &delta), None);
+        // ...a keyframe (bit 0 clear) can.
+        let key = pkt(true, b"pqrs");
         assert_eq!(
-            push(&mut a, 4, 6000, true, &p4).as_deref(),
-            Some(&b"mnop"[..])
+            push(&mut a, 5, 9000, true, &key).as_deref(),
+            Some(&b"pqrs"[..])
         );
-        assert_eq!(a.dropped, 1);
+        assert_eq!(a.dropped, 2);
     }
 
     #[test]
@@ -135,10 +179,10 @@ mod tests {
         assert_eq!(push(&mut a, 7, 3000, true, &mid), None);
         let head = pkt(true, b"abcd");
         push(&mut a, 8, 6000, false, &head); // tail never comes
-        let next = pkt(true, b"qrst");
+        let next = pkt(true, b"prst");
         assert_eq!(
             push(&mut a, 9, 9000, true, &next).as_deref(),
-            Some(&b"qrst"[..])
+            Some(&b"prst"[..])
         );
         assert_eq!(a.dropped, 2);
         // Garbage never panics.

@@ -46,6 +46,8 @@ pub struct LinkConfig {
     /// ICE connectivity-check interval: webrtc-rs's default is 200 ms, which
     /// alone costs ~180 ms per connect on a direct path.
     pub ice_check_interval: Duration,
+    /// No ICE traffic for this long: the link is `disconnected` (webrtc-rs: 5 s).
+    pub ice_disconnected_timeout: Duration,
 }
 
 /// Connection states the session cares about.
@@ -80,6 +82,10 @@ pub enum LinkEvent {
         peer: u64,
         data: Bytes,
         at: Instant,
+    },
+    /// Video frames were lost: the peer should send a keyframe.
+    VideoLoss {
+        peer: u64,
     },
     /// One Opus frame from the peer.
     Audio {
@@ -172,7 +178,8 @@ async fn read_track(peer: u64, track: Arc<dyn TrackRemote>, tx: mpsc::UnboundedS
                 marker: packet.header.marker,
                 payload: &packet.payload,
             });
-            match frame {
+            let lost = !frames.take_loss() || tx.send(LinkEvent::VideoLoss { peer }).is_ok();
+            lost && match frame {
                 Some(data) => tx.send(LinkEvent::Video { peer, data, at }).is_ok(),
                 None => true,
             }
@@ -279,6 +286,16 @@ impl Link {
         .map_err(MediaError::rtc)?;
         let settings = SettingEngineBuilder::new()
             .with_ice_connection_attempts(Some(cfg.ice_check_interval), None)
+            // ICE `failed` only after our own 30 s give-up: until then an ICE
+            // restart may still bring the link back.
+            .with_ice_timeouts(
+                Some(cfg.ice_disconnected_timeout),
+                Some(Duration::from_millis(crate::reconnect::GIVE_UP_MS + 5_000)),
+                Some(Duration::from_secs(1)),
+            )
+            // A restart gathers anew: a relay allocation on a TURN server that
+            // went away is worth nothing.
+            .with_discard_local_candidates_during_ice_restart(true)
             .with_include_loopback_candidate(cfg.bind.iter().any(|b| b.starts_with("127.")))
             .build();
         let servers = cfg

@@ -63,6 +63,8 @@ pub struct SessionSettings {
     pub relay_only: bool,
     pub bind: Vec<String>,
     pub ice_check_interval: Duration,
+    /// Silence after which a link counts as disconnected and ICE restarts begin.
+    pub ice_disconnected_timeout: Duration,
     /// Times in [`MediaStats`] are measured from here (e.g. when the call was accepted).
     pub t0: Instant,
 }
@@ -81,6 +83,7 @@ impl SessionSettings {
             relay_only: false,
             bind: vec!["0.0.0.0:0".to_owned()],
             ice_check_interval: Duration::from_millis(20),
+            ice_disconnected_timeout: Duration::from_secs(3),
             t0: Instant::now(),
         }
     }
@@ -149,6 +152,8 @@ pub struct ReceivedStats {
     pub out_of_order: u64,
     /// Audio frames whose pitch is one of the tone's.
     pub verified_audio_frames: u64,
+    /// Video frames lost in transit (or held back until the next keyframe).
+    pub dropped_frames: u64,
 }
 
 /// Counters for `stats()` and the CLI's `media_stats` line. Times are
@@ -270,6 +275,7 @@ pub async fn join_session(
             relay_only: settings.relay_only,
             bind: settings.bind.clone(),
             ice_check_interval: settings.ice_check_interval,
+            ice_disconnected_timeout: settings.ice_disconnected_timeout,
         },
         peers: HashMap::new(),
         by_key: HashMap::new(),
@@ -393,6 +399,8 @@ struct Peer {
     /// The number of our latest offer to this peer.
     offer_gen: u32,
     link_connected: bool,
+    /// When we last asked this peer for a keyframe.
+    keyframe_asked: Option<Instant>,
     /// Candidates that came before the remote description.
     held_ice: Vec<(String, Option<String>, Option<u16>)>,
     reconnect: Reconnect,
@@ -517,6 +525,7 @@ impl Session {
             offering: false,
             offer_gen: 0,
             link_connected: false,
+            keyframe_asked: None,
             held_ice: Vec::new(),
             reconnect: Reconnect::new(self.since_epoch()),
             decoder: None,
@@ -717,6 +726,11 @@ impl Session {
                     video_enabled,
                 });
             }
+            MediaSignal::KeyframeRequest => {
+                if let Some(src) = &self.source {
+                    src.request_keyframe();
+                }
+            }
             MediaSignal::Bye => {
                 // Only from the device we are linked with (another device of
                 // theirs that lost the answer race says bye too).
@@ -776,6 +790,19 @@ impl Session {
                     },
                 );
             }
+            LinkEvent::VideoLoss { peer } => {
+                let uid = self.by_key.get(&peer)?.clone();
+                lock(&self.stats).received.dropped_frames += 1;
+                let p = self.peers.get_mut(&uid)?;
+                // At most one request a second per peer (the relay is not free).
+                if p.keyframe_asked
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+                {
+                    p.keyframe_asked = Some(Instant::now());
+                    let device = p.device.clone();
+                    self.signal(&uid, device.as_ref(), MediaSignal::KeyframeRequest);
+                }
+            }
             LinkEvent::IceConnected { peer } => {
                 self.by_key.get(&peer)?;
                 lock(&self.stats)
@@ -792,6 +819,7 @@ impl Session {
                         if p.reconnect.connected() {
                             let _ = self.events.send(MediaEvent::Reconnected { peer: uid });
                         }
+                        // A keyframe for the (re)connected peer: it may have missed references.
                         if let Some(src) = &self.source {
                             src.request_keyframe();
                         }

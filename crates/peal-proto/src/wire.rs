@@ -309,6 +309,8 @@ pub enum MediaSignal {
         audio_muted: bool,
         video_enabled: bool,
     },
+    /// The sender lost video from the receiver and can't decode until a keyframe.
+    KeyframeRequest,
     /// The sender closed its peer connection with the receiver.
     Bye,
 }
