@@ -12,9 +12,13 @@ need_apt=()
 command -v cc >/dev/null || need_apt+=(build-essential)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 command -v curl >/dev/null || need_apt+=(curl ca-certificates)
-# Media: libopus and libvpx for the codecs; coturn for the relay (TURN) tests.
+# Media: libopus and libvpx for the codecs; ALSA (microphone, speaker) and
+# libclang (the V4L2 camera bindings are generated at build time); coturn for
+# the relay (TURN) tests.
 pkg-config --exists opus 2>/dev/null || need_apt+=(libopus-dev)
 pkg-config --exists vpx 2>/dev/null || need_apt+=(libvpx-dev)
+pkg-config --exists alsa 2>/dev/null || need_apt+=(libasound2-dev)
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 command -v turnserver >/dev/null || need_apt+=(coturn)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "ensure-deps: installing ${need_apt[*]} with apt-get" >&2

@@ -661,3 +661,38 @@ fn the_echo_bot_sends_the_caller_its_own_frames_back() {
     );
     assert_eq!(alice.exit_code(), 0);
 }
+
+#[test]
+fn media_devices_without_a_microphone_fail_before_anyone_rings_with_exit_6() {
+    // This machine kind has no sound card, camera or sound server.
+    if std::path::Path::new("/dev/snd").exists() {
+        return;
+    }
+    let s = start_server();
+    let out = peal(&s, "alice")
+        .args(["call", "bob", "--media", "devices"])
+        .output()
+        .expect("peal runs");
+    assert_eq!(out.status.code(), Some(6));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing was rung: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one JSON error line: {err}");
+    let v: Value = serde_json::from_str(lines[0]).expect("JSON");
+    assert_eq!(v["error"]["code"], "media_unavailable");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("microphone")),
+        "{v}"
+    );
+    let history = peal(&s, "alice")
+        .args(["history"])
+        .output()
+        .expect("history");
+    assert!(history.stdout.is_empty(), "no call was placed");
+}

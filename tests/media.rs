@@ -433,3 +433,56 @@ async fn ice_restarts_after_the_relay_path_is_cut_and_media_flows_again() {
     .await;
     assert_eq!(b.stats().received.corrupt_frames, 0, "{:#?}", b.stats());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn muting_and_turning_video_off_stop_what_the_peer_receives_and_tell_it() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (client(&server, "alice").await, client(&server, "bob").await);
+    let t0 = Instant::now();
+    let (placed, accepted) = accepted_call(&alice, &bob, "bob").await;
+    let a = join_session(&alice, &placed, settings(t0))
+        .await
+        .expect("alice joins");
+    let b = join_session(&bob, &accepted, settings(t0))
+        .await
+        .expect("bob joins");
+    let mut b_events = b.events().expect("events");
+    until(&[&b], "media from alice", |s| {
+        s.received.verified_frames >= 5
+    })
+    .await;
+    // No second camera (and no camera at all with the test pattern): a clear error, media goes on.
+    assert!(matches!(
+        a.switch_camera().await,
+        Err(peal_media::MediaError::NoDevice(_))
+    ));
+
+    a.set_audio_muted(true);
+    a.set_video_enabled(false);
+    next_media_event(&mut b_events, "alice's new state", |e| {
+        *e == MediaEvent::RemoteState {
+            peer: "alice".into(),
+            audio_muted: true,
+            video_enabled: false,
+        }
+    })
+    .await;
+    // Let what was in flight land, then nothing more arrives.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = b.stats().received;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let after = b.stats().received;
+    assert_eq!(
+        (after.video_frames, after.audio_frames),
+        (before.video_frames, before.audio_frames)
+    );
+    // Back on: media flows again (video from a fresh keyframe).
+    a.set_audio_muted(false);
+    a.set_video_enabled(true);
+    until(&[&b], "media again", |s| {
+        s.received.verified_frames >= before.verified_frames + 5
+            && s.received.audio_frames >= before.audio_frames + 10
+    })
+    .await;
+    assert_eq!(b.stats().received.corrupt_frames, 0);
+}

@@ -1,6 +1,7 @@
 //! `peal`: scripted calls from the command line. Every output line is JSON;
 //! errors are one JSON line on stderr. Exit codes: 0 done (whatever the call's
-//! outcome), 2 usage, 3 server unreachable, 4 authentication failed, 5 refused.
+//! outcome), 2 usage, 3 server unreachable, 4 authentication failed, 5 refused,
+//! 6 media unavailable (a missing device, a codec that would not start).
 
 use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt;
@@ -184,6 +185,15 @@ fn print_final(call: &CallInfo) {
     println!(r#"{{"event":"final","call":{}}}"#, to_json(call));
 }
 
+/// Media that can't start: exit 6 with `media_unavailable`.
+fn media_failure(e: peal_media::MediaError) -> Failure {
+    Failure {
+        code: "media_unavailable".into(),
+        message: e.to_string(),
+        exit: 6,
+    }
+}
+
 /// The media side of `peal call` / `peal answer`.
 struct Media {
     opts: MediaOpts,
@@ -199,6 +209,16 @@ impl Media {
             session: None,
             accepted: None,
         }
+    }
+
+    /// With `--media devices`: fails now, with the missing device named, if
+    /// the microphone, speaker or (for video) camera can't be opened — before
+    /// anyone is rung or a call is taken.
+    fn probe(&self, video: bool) -> Result<(), Failure> {
+        if self.opts.media != MediaMode::Devices {
+            return Ok(());
+        }
+        peal_media::check_devices(video).map_err(media_failure)
     }
 
     /// While it rings: pre-connect (unless --no-pre-connect).
@@ -233,11 +253,7 @@ impl Media {
         }
         let session = peal_media::join_session(client, call, settings)
             .await
-            .map_err(|e| Failure {
-                code: "media_unavailable".into(),
-                message: e.to_string(),
-                exit: 6,
-            })?;
+            .map_err(media_failure)?;
         self.session = Some(session);
         Ok(())
     }
@@ -467,6 +483,7 @@ async fn place(
     hangup_after: Option<u64>,
     mut media: Media,
 ) -> Result<(), Failure> {
+    media.probe(call.call_type == CallType::Video)?;
     let mut events = client.events();
     let mut current = client.initiate_call(call).await?;
     let id = current.session_id.clone();
@@ -547,6 +564,8 @@ async fn answer(
     hangup_after: Option<u64>,
     mut media: Media,
 ) -> Result<(), Failure> {
+    // Audio devices now; the camera once we know it is a video call.
+    media.probe(false)?;
     let mut events = client.events();
     // The first incoming call is the one we act on.
     let mut current = loop {
@@ -564,6 +583,7 @@ async fn answer(
     };
     let id = current.session_id.clone();
     if how.accept || !(how.reject || how.busy || how.ignore) {
+        media.probe(current.call_type == CallType::Video)?;
         media.ringing(client, &current).await?;
     }
     let mut act_at = if how.ignore {

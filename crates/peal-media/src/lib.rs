@@ -9,11 +9,14 @@
 //! - [`link`]: one peer connection (the only module that names webrtc-rs).
 //! - [`source`]: local media: the capture/encode thread, one encode per
 //!   medium shared by every link; Opus decoding.
+//! - [`devices`]: camera (V4L2), microphone and speaker (cpal), each
+//!   missing one a clear `NoDevice` error.
 //! - [`synthetic`]: the moving test pattern and the tone, and their checks.
 //! - [`vpx`]: VP8 encode/decode on the system libvpx (the only unsafe code).
 //! - [`reconnect`]: when to restart ICE and when to give up, time as an input.
 
 pub mod assemble;
+pub mod devices;
 pub mod link;
 pub mod reconnect;
 pub mod session;
@@ -21,6 +24,7 @@ pub mod source;
 pub mod synthetic;
 pub mod vpx;
 
+pub use devices::check_devices;
 pub use session::{
     join_session, CallSession, MediaEvent, MediaStats, RemoteAudio, RemoteVideo, SessionSettings,
     Sources,
@@ -29,8 +33,8 @@ pub use session::{
 /// What can go wrong in the media layer.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
-    /// A capture or playback device is missing.
-    #[error("no {0} device")]
+    /// A capture or playback device is missing; the text names it and why.
+    #[error("no usable {0}")]
     NoDevice(String),
     #[error("codec: {0}")]
     Codec(String),

@@ -63,6 +63,8 @@ pub struct SessionSettings {
     pub relay_only: bool,
     pub bind: Vec<String>,
     pub ice_check_interval: Duration,
+    /// Which camera (`Sources::Devices`), an index among the capture devices.
+    pub camera: usize,
     /// Silence after which a link counts as disconnected and ICE restarts begin.
     pub ice_disconnected_timeout: Duration,
     /// Times in [`MediaStats`] are measured from here (e.g. when the call was accepted).
@@ -84,6 +86,7 @@ impl SessionSettings {
             bind: vec!["0.0.0.0:0".to_owned()],
             ice_check_interval: Duration::from_millis(20),
             ice_disconnected_timeout: Duration::from_secs(3),
+            camera: 0,
             t0: Instant::now(),
         }
     }
@@ -212,6 +215,7 @@ enum Command {
     Accepted(CallInfo),
     AudioMuted(bool),
     VideoEnabled(bool),
+    SwitchCamera(oneshot::Sender<Result<(), MediaError>>),
 }
 
 /// A joined media session. Dropping it leaves.
@@ -246,10 +250,15 @@ pub async fn join_session(
     settings: SessionSettings,
 ) -> Result<CallSession, MediaError> {
     let me = client.user().uid.clone();
-    if settings.sources == Sources::Devices {
-        // Say so now, not when the call is answered.
-        drop(SourceHandle::devices(&settings)?);
-    }
+    // A missing speaker, microphone or camera is said now, not when the call is answered.
+    let speaker = match settings.sources {
+        Sources::Devices => {
+            let probe = broadcast::channel(1).0;
+            drop(SourceHandle::devices(&settings, probe, Default::default())?);
+            Some(crate::devices::Speaker::open()?)
+        }
+        Sources::Synthetic | Sources::None | Sources::Echo => None,
+    };
     if settings.sources == Sources::Synthetic {
         crate::synthetic::VideoPattern::new(settings.width, settings.height)
             .map_err(|e| MediaError::Codec(format!("synthetic video: {e}")))?;
@@ -292,6 +301,7 @@ pub async fn join_session(
         echo: settings.sources == Sources::Echo,
         settings,
         source: None,
+        speaker,
         joined: false,
         joined_uids: Default::default(),
         connected_once: false,
@@ -360,9 +370,15 @@ impl CallSession {
         let _ = self.cmd.send(Command::VideoEnabled(enabled));
     }
 
-    /// Switching cameras needs camera capture, which this build lacks.
-    pub fn switch_camera(&self) -> Result<(), MediaError> {
-        Err(MediaError::NoDevice("camera".into()))
+    /// Sends from the next camera. A `NoDevice` error when there is no other
+    /// camera or the session doesn't use devices; the current one keeps going.
+    pub async fn switch_camera(&self) -> Result<(), MediaError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(Command::SwitchCamera(tx))
+            .map_err(|_| MediaError::Signaling("the session has ended".into()))?;
+        rx.await
+            .unwrap_or_else(|_| Err(MediaError::Signaling("the session has ended".into())))
     }
 
     /// Leaves: says bye to every peer, closes every connection and stops the
@@ -433,6 +449,8 @@ struct Session {
     echo: bool,
     settings: SessionSettings,
     source: Option<SourceHandle>,
+    /// Where remote audio plays, with `Sources::Devices`.
+    speaker: Option<crate::devices::Speaker>,
     /// We are in the call (placed it or accepted it), not just ringing.
     joined: bool,
     joined_uids: std::collections::HashSet<UserId>,
@@ -456,9 +474,41 @@ impl Session {
                 self.encoded.clone(),
                 self.stats.clone(),
             )?),
-            Sources::Devices => Some(SourceHandle::devices(&self.settings)?),
+            Sources::Devices => Some(SourceHandle::devices(
+                &self.settings,
+                self.encoded.clone(),
+                self.stats.clone(),
+            )?),
             Sources::None | Sources::Echo => None,
         };
+        Ok(())
+    }
+
+    fn switch_camera(&mut self) -> Result<(), MediaError> {
+        if self.settings.sources != Sources::Devices {
+            return Err(MediaError::NoDevice(
+                "camera (this session sends no camera)".into(),
+            ));
+        }
+        let n = crate::devices::Camera::count();
+        if n < 2 {
+            return Err(MediaError::NoDevice(format!("second camera ({n} found)")));
+        }
+        let previous = self.settings.camera;
+        self.settings.camera = (previous + 1) % n;
+        let old = self.source.take();
+        if let Some(src) = old {
+            src.stop();
+            if let Err(e) = self.start_source() {
+                self.settings.camera = previous;
+                self.start_source()?;
+                return Err(e);
+            }
+            if let Some(src) = &self.source {
+                src.set_audio(!self.audio_muted);
+                src.set_video(self.video_enabled);
+            }
+        }
         Ok(())
     }
 
@@ -903,6 +953,9 @@ impl Session {
                 if tone_pitch(&samples).is_some() {
                     st.received.verified_audio_frames += 1;
                 }
+                if let Some(sp) = &self.speaker {
+                    sp.play(uid.as_str(), &samples);
+                }
                 let _ = self.audio.send(RemoteAudio {
                     from: uid,
                     samples: samples.into(),
@@ -965,6 +1018,9 @@ impl Session {
                         self.update_joined(&call);
                         // Peers we are not linked with yet (no pre-connect) hear from us.
                         self.greet(&call).await;
+                    }
+                    Some(Command::SwitchCamera(reply)) => {
+                        let _ = reply.send(self.switch_camera());
                     }
                     Some(Command::AudioMuted(m)) => {
                         self.audio_muted = m;

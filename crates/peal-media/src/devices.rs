@@ -1,0 +1,390 @@
+//! Real devices: a V4L2 camera, and the microphone and speaker through cpal.
+//!
+//! Every constructor answers "no such device" with
+//! [`MediaError::NoDevice`] naming the device and why, never a panic, so an
+//! app can say "no camera found" and offer an audio call or the test pattern.
+//! Capture runs on its own threads; cpal streams live on the thread that
+//! made them (they are not `Send` everywhere).
+
+use std::collections::VecDeque;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use v4l::io::traits::CaptureStream;
+use v4l::video::Capture;
+
+use crate::synthetic::{AUDIO_FRAME, SAMPLE_RATE};
+use crate::MediaError;
+
+fn no_device(what: &str, why: impl std::fmt::Display) -> MediaError {
+    MediaError::NoDevice(format!("{what} ({why})"))
+}
+
+/// Whether this machine can have an audio device at all: a sound card, or a
+/// PulseAudio/PipeWire server. Asked before ALSA is touched, because ALSA
+/// prints its own complaints to stderr when there is nothing to open.
+fn audio_possible() -> Result<(), String> {
+    let cards = std::fs::read_to_string("/proc/asound/cards").unwrap_or_default();
+    let has_card = cards
+        .lines()
+        .any(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()));
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(std::path::PathBuf::from);
+    let has_server = std::env::var_os("PULSE_SERVER").is_some()
+        || runtime
+            .is_some_and(|d| d.join("pulse/native").exists() || d.join("pipewire-0").exists());
+    if has_card || has_server || !cfg!(target_os = "linux") {
+        Ok(())
+    } else {
+        Err("no sound card and no PulseAudio/PipeWire server".into())
+    }
+}
+
+/// Checks, without starting anything, that the devices a call needs can be
+/// opened: microphone and speaker, and a camera when `video`.
+pub fn check_devices(video: bool) -> Result<(), MediaError> {
+    audio_possible().map_err(|why| no_device("microphone", why))?;
+    drop(Microphone::open()?);
+    drop(Speaker::open()?);
+    if video {
+        drop(Camera::open(0, 640, 480)?);
+    }
+    Ok(())
+}
+
+/// A V4L2 camera delivering YUYV frames, converted to I420.
+pub struct Camera {
+    stream: v4l::io::mmap::Stream<'static>,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Camera {
+    /// How many capture devices there are.
+    pub fn count() -> usize {
+        v4l::context::enum_devices().len()
+    }
+
+    /// Opens capture device `index` (of [`Camera::count`]) at (about) `width`x`height`.
+    pub fn open(index: usize, width: u32, height: u32) -> Result<Camera, MediaError> {
+        let nodes = v4l::context::enum_devices();
+        let Some(node) = nodes.get(index) else {
+            return Err(no_device(
+                "camera",
+                format!(
+                    "no /dev/video* device number {index} ({} found)",
+                    nodes.len()
+                ),
+            ));
+        };
+        let dev = v4l::Device::with_path(node.path())
+            .map_err(|e| no_device("camera", format!("{}: {e}", node.path().display())))?;
+        let mut fmt = dev
+            .format()
+            .map_err(|e| no_device("camera", format!("format: {e}")))?;
+        fmt.width = width;
+        fmt.height = height;
+        fmt.fourcc = v4l::FourCC::new(b"YUYV");
+        let fmt = dev
+            .set_format(&fmt)
+            .map_err(|e| no_device("camera", format!("set format: {e}")))?;
+        if fmt.fourcc != v4l::FourCC::new(b"YUYV") || fmt.width % 2 == 1 || fmt.height % 2 == 1 {
+            return Err(no_device(
+                "camera",
+                format!(
+                    "no YUYV capture (offers {} {}x{})",
+                    fmt.fourcc, fmt.width, fmt.height
+                ),
+            ));
+        }
+        let stream = v4l::io::mmap::Stream::with_buffers(&dev, v4l::buffer::Type::VideoCapture, 4)
+            .map_err(|e| no_device("camera", format!("stream: {e}")))?;
+        Ok(Camera {
+            stream,
+            width: fmt.width,
+            height: fmt.height,
+        })
+    }
+
+    /// Blocks for the next frame and writes it as I420 into `out`.
+    pub fn next_i420(&mut self, out: &mut Vec<u8>) -> Result<(), MediaError> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let (buf, _) = self
+            .stream
+            .next()
+            .map_err(|e| no_device("camera", format!("capture: {e}")))?;
+        yuyv_to_i420(buf, w, h, out);
+        Ok(())
+    }
+}
+
+/// Packed YUYV 4:2:2 to planar I420 (chroma from the even rows).
+pub fn yuyv_to_i420(yuyv: &[u8], w: usize, h: usize, out: &mut Vec<u8>) {
+    out.clear();
+    out.resize(w * h * 3 / 2, 128);
+    if yuyv.len() < w * h * 2 {
+        return;
+    }
+    let (luma, chroma) = out.split_at_mut(w * h);
+    let (u, v) = chroma.split_at_mut(w * h / 4);
+    for y in 0..h {
+        let row = &yuyv[y * w * 2..(y + 1) * w * 2];
+        for x in 0..w {
+            luma[y * w + x] = row[x * 2];
+        }
+        if y % 2 == 0 {
+            for cx in 0..w / 2 {
+                u[(y / 2) * (w / 2) + cx] = row[cx * 4 + 1];
+                v[(y / 2) * (w / 2) + cx] = row[cx * 4 + 3];
+            }
+        }
+    }
+}
+
+/// Mixes any number of sample streams down to mono 48 kHz for the encoder
+/// (linear resampling; good enough for speech).
+fn to_mono_48k(input: &[f32], channels: usize, rate: u32, pos: &mut f64, out: &mut Vec<i16>) {
+    let channels = channels.max(1);
+    let frames = input.len() / channels;
+    let step = f64::from(rate) / f64::from(SAMPLE_RATE);
+    while (*pos as usize) < frames {
+        let i = *pos as usize;
+        let s: f32 = input[i * channels..(i + 1) * channels].iter().sum::<f32>() / channels as f32;
+        out.push((s.clamp(-1.0, 1.0) * 32767.0) as i16);
+        *pos += step;
+    }
+    *pos -= frames as f64;
+}
+
+/// The default microphone; delivers 20 ms mono 48 kHz frames on a channel
+/// from its own thread. Dropping it stops capture.
+pub struct Microphone {
+    pub frames: mpsc::Receiver<[i16; AUDIO_FRAME]>,
+    stop: mpsc::Sender<()>,
+}
+
+impl Microphone {
+    pub fn open() -> Result<Microphone, MediaError> {
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (frames_tx, frames) = mpsc::sync_channel(50);
+        let (stop, stop_rx) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("peal-mic".into())
+            .spawn(move || {
+                let started = (|| {
+                    audio_possible().map_err(|why| no_device("microphone", why))?;
+                    let dev = cpal::default_host()
+                        .default_input_device()
+                        .ok_or_else(|| no_device("microphone", "no default input device"))?;
+                    let cfg = dev
+                        .default_input_config()
+                        .map_err(|e| no_device("microphone", e))?;
+                    let (channels, rate) = (cfg.channels() as usize, cfg.sample_rate().0);
+                    let mut pending: Vec<i16> = Vec::new();
+                    let mut pos = 0.0;
+                    let stream = dev
+                        .build_input_stream(
+                            &cfg.config(),
+                            move |data: &[f32], _: &cpal::InputCallbackInfo| {
+                                to_mono_48k(data, channels, rate, &mut pos, &mut pending);
+                                while pending.len() >= AUDIO_FRAME {
+                                    let mut f = [0i16; AUDIO_FRAME];
+                                    f.copy_from_slice(&pending[..AUDIO_FRAME]);
+                                    pending.drain(..AUDIO_FRAME);
+                                    // Full: the encoder fell behind; drop, don't block audio.
+                                    let _ = frames_tx.try_send(f);
+                                }
+                            },
+                            |e| tracing::warn!(error = %e, "microphone stream"),
+                            None,
+                        )
+                        .map_err(|e| no_device("microphone", e))?;
+                    stream.play().map_err(|e| no_device("microphone", e))?;
+                    Ok::<_, MediaError>(stream)
+                })();
+                match started {
+                    Ok(stream) => {
+                        let _ = ready_tx.send(Ok(()));
+                        let _ = stop_rx.recv();
+                        drop(stream);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|e| no_device("microphone", e))?;
+        ready_rx
+            .recv()
+            .map_err(|_| no_device("microphone", "capture thread died"))??;
+        Ok(Microphone { frames, stop })
+    }
+}
+
+impl Drop for Microphone {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+    }
+}
+
+/// Per-peer queues of decoded audio, mixed on the way out.
+type Mix = Arc<Mutex<Vec<(String, VecDeque<i16>)>>>;
+
+/// The default speaker, playing every peer's audio mixed.
+pub struct Speaker {
+    queues: Mix,
+    stop: mpsc::Sender<()>,
+}
+
+/// Most audio queued per peer (200 ms): beyond it the oldest is dropped so
+/// playback never lags far behind the call.
+const MAX_QUEUED: usize = SAMPLE_RATE as usize / 5;
+
+impl Speaker {
+    pub fn open() -> Result<Speaker, MediaError> {
+        let queues: Mix = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (stop, stop_rx) = mpsc::channel::<()>();
+        let q = queues.clone();
+        std::thread::Builder::new()
+            .name("peal-speaker".into())
+            .spawn(move || {
+                let started = (|| {
+                    audio_possible().map_err(|why| no_device("speaker", why))?;
+                    let dev = cpal::default_host()
+                        .default_output_device()
+                        .ok_or_else(|| no_device("speaker", "no default output device"))?;
+                    let cfg = dev
+                        .default_output_config()
+                        .map_err(|e| no_device("speaker", e))?;
+                    let (channels, rate) = (cfg.channels() as usize, cfg.sample_rate().0);
+                    let step = f64::from(SAMPLE_RATE) / f64::from(rate);
+                    let mut pos = 0.0f64;
+                    let stream = dev
+                        .build_output_stream(
+                            &cfg.config(),
+                            move |out: &mut [f32], _: &cpal::OutputCallbackInfo| {
+                                let mut qs = q.lock().unwrap_or_else(|e| e.into_inner());
+                                for frame in out.chunks_mut(channels.max(1)) {
+                                    let mut s = 0f32;
+                                    for (_, queue) in qs.iter() {
+                                        s += f32::from(queue.front().copied().unwrap_or(0))
+                                            / 32768.0;
+                                    }
+                                    pos += step;
+                                    while pos >= 1.0 {
+                                        pos -= 1.0;
+                                        for (_, queue) in qs.iter_mut() {
+                                            queue.pop_front();
+                                        }
+                                    }
+                                    frame.fill(s.clamp(-1.0, 1.0));
+                                }
+                            },
+                            |e| tracing::warn!(error = %e, "speaker stream"),
+                            None,
+                        )
+                        .map_err(|e| no_device("speaker", e))?;
+                    stream.play().map_err(|e| no_device("speaker", e))?;
+                    Ok::<_, MediaError>(stream)
+                })();
+                match started {
+                    Ok(stream) => {
+                        let _ = ready_tx.send(Ok(()));
+                        let _ = stop_rx.recv();
+                        drop(stream);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|e| no_device("speaker", e))?;
+        ready_rx
+            .recv()
+            .map_err(|_| no_device("speaker", "playback thread died"))??;
+        Ok(Speaker { queues, stop })
+    }
+
+    /// Queues 48 kHz mono samples from `from` for playback.
+    pub fn play(&self, from: &str, samples: &[i16]) {
+        let mut qs = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let idx = match qs.iter().position(|(p, _)| p == from) {
+            Some(i) => i,
+            None => {
+                qs.push((from.to_owned(), VecDeque::new()));
+                qs.len() - 1
+            }
+        };
+        let q = &mut qs[idx].1;
+        q.extend(samples.iter().copied());
+        while q.len() > MAX_QUEUED {
+            q.pop_front();
+        }
+    }
+}
+
+impl Drop for Speaker {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuyv_converts_to_i420_luma_and_subsampled_chroma() {
+        // 4x2: Y = 10,20,30,40 / 50,60,70,80; U/V per pair on row 0: (1,2), (3,4).
+        let yuyv = [
+            10, 1, 20, 2, 30, 3, 40, 4, //
+            50, 9, 60, 9, 70, 9, 80, 9,
+        ];
+        let mut out = Vec::new();
+        yuyv_to_i420(&yuyv, 4, 2, &mut out);
+        assert_eq!(out, [10, 20, 30, 40, 50, 60, 70, 80, 1, 3, 2, 4]);
+    }
+
+    #[test]
+    fn resampling_to_48k_mono_keeps_the_duration() {
+        let (mut pos, mut out) = (0.0, Vec::new());
+        // 10 ms of 44.1 kHz stereo.
+        let input = vec![0.5f32; 441 * 2];
+        to_mono_48k(&input, 2, 44_100, &mut pos, &mut out);
+        assert!((479..=481).contains(&out.len()), "{}", out.len());
+        assert!(out.iter().all(|s| (16_000..=16_400).contains(s)));
+    }
+
+    /// Without a sound card or sound server, the microphone and speaker say
+    /// so by name, before ALSA is asked (and prints to stderr).
+    #[test]
+    fn no_sound_device_is_a_clear_no_device_error() {
+        if audio_possible().is_ok() {
+            return; // this machine has sound
+        }
+        for (what, r) in [
+            ("microphone", Microphone::open().err()),
+            ("speaker", Speaker::open().err()),
+        ] {
+            match r {
+                Some(MediaError::NoDevice(m)) => assert!(m.starts_with(what), "{m}"),
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        assert!(matches!(check_devices(false), Err(MediaError::NoDevice(_))));
+    }
+
+    /// This machine has no camera: the error says so, by name, and nothing panics.
+    #[test]
+    fn a_missing_camera_is_a_clear_no_device_error() {
+        if !v4l::context::enum_devices().is_empty() {
+            return; // a real camera: nothing to check here
+        }
+        match Camera::open(0, 640, 480) {
+            Err(MediaError::NoDevice(m)) => assert!(m.starts_with("camera"), "{m}"),
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("opened a camera that is not there"),
+        }
+    }
+}
