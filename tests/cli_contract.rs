@@ -563,6 +563,15 @@ fn a_group_call_from_the_cli_one_declines_one_joins_and_the_caller_leaving_ends_
     );
 }
 
+/// alice calls bob with synthetic media on loopback, hangs up after `ms`, prints stats.
+fn synthetic_call(s: &Server, ms: u64) -> Command {
+    let mut call = peal(s, "alice");
+    call.env("PEAL_MEDIA_BIND", "127.0.0.1:0")
+        .args(["call", "bob", "--media", "synthetic"]);
+    call.args(["--hangup-after", &ms.to_string(), "--stats"]);
+    call
+}
+
 /// The `media_stats` line of a finished `peal call/answer --stats`.
 fn media_stats(lines: &[Value]) -> &Value {
     let n = lines.len();
@@ -588,17 +597,7 @@ fn synthetic_media_call_shows_frames_received_and_verified_both_ways() {
     ]);
     let bob = Running::start(answer);
     wait_online(&s, "bob");
-    let mut call = peal(&s, "alice");
-    call.env("PEAL_MEDIA_BIND", "127.0.0.1:0").args([
-        "call",
-        "bob",
-        "--media",
-        "synthetic",
-        "--hangup-after",
-        "3000",
-        "--stats",
-    ]);
-    let alice = Running::start(call);
+    let alice = Running::start(synthetic_call(&s, 3000));
     let a = alice.until_final();
     let b = bob.until_final();
     for (who, lines) in [("alice", &a), ("bob", &b)] {
@@ -636,17 +635,7 @@ fn the_echo_bot_sends_the_caller_its_own_frames_back() {
     bot.env("PEAL_MEDIA_BIND", "127.0.0.1:0").args(["echo-bot"]);
     let _bot = Running::start(bot);
     wait_online(&s, "bob");
-    let mut call = peal(&s, "alice");
-    call.env("PEAL_MEDIA_BIND", "127.0.0.1:0").args([
-        "call",
-        "bob",
-        "--media",
-        "synthetic",
-        "--hangup-after",
-        "2500",
-        "--stats",
-    ]);
-    let alice = Running::start(call);
+    let alice = Running::start(synthetic_call(&s, 2500));
     let a = alice.until_final();
     let st = media_stats(&a);
     // What comes back is alice's own pattern: it verifies, in order.

@@ -45,18 +45,27 @@ async fn accepted_call(caller: &PealClient, callee: &PealClient, to: &str) -> (C
     (placed, accepted)
 }
 
+/// alice calls bob, bob accepts, both join the media with `how`.
+async fn media_call(
+    server: &TestServer,
+    how: fn(Instant) -> peal_media::SessionSettings,
+) -> (PealClient, PealClient, CallSession, CallSession) {
+    let (alice, bob) = (client(server, "alice").await, client(server, "bob").await);
+    let t0 = Instant::now();
+    let (placed, accepted) = accepted_call(&alice, &bob, "bob").await;
+    let a = join_session(&alice, &placed, how(t0))
+        .await
+        .expect("alice joins");
+    let b = join_session(&bob, &accepted, how(t0))
+        .await
+        .expect("bob joins");
+    (alice, bob, a, b)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_to_one_video_call_both_sides_verify_each_others_frames_and_tone() {
     let server = TestServer::start().await;
-    let (alice, bob) = (client(&server, "alice").await, client(&server, "bob").await);
-    let t0 = Instant::now();
-    let (placed, accepted) = accepted_call(&alice, &bob, "bob").await;
-    let a = join_session(&alice, &placed, settings(t0))
-        .await
-        .expect("alice joins");
-    let b = join_session(&bob, &accepted, settings(t0))
-        .await
-        .expect("bob joins");
+    let (_alice, _bob, a, b) = media_call(&server, settings).await;
     let mut a_events = a.events().expect("events");
     until(
         &[&a, &b],
@@ -157,6 +166,31 @@ async fn a_stranger_s_offer_and_ice_are_refused_and_never_relayed() {
     }
 }
 
+/// A server that hands out TURN credentials for `turn`, its clock on real
+/// time (coturn checks their expiry against it).
+async fn relay_server(turn: &peal_tests::Coturn) -> TestServer {
+    let (url, secret) = (turn.url(), turn.secret.clone());
+    let server = TestServer::start_with(|c| {
+        c.ice = peal_server::turn::IceConfig {
+            stun_urls: vec![],
+            turn_urls: vec![url],
+            turn_secret: Some(secret),
+            turn_ttl_secs: 600,
+        };
+    })
+    .await;
+    server.clock.set(peal_proto::Millis(unix_now_ms()));
+    server
+}
+
+/// Media through the relay only.
+fn relay(t0: Instant) -> peal_media::SessionSettings {
+    let mut s = settings(t0);
+    s.relay_only = true;
+    s.ice_disconnected_timeout = Duration::from_secs(2);
+    s
+}
+
 fn unix_now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -168,20 +202,15 @@ fn unix_now_ms() -> i64 {
 async fn relay_only_call_through_coturn_with_credentials_from_peal_server_and_expired_ones_refused()
 {
     let turn = peal_tests::Coturn::start("a-secret-shared-with-coturn");
-    let (url, secret) = (turn.url(), turn.secret.clone());
-    let server = TestServer::start_with(|c| {
-        c.ice = peal_server::turn::IceConfig {
-            stun_urls: vec![],
-            turn_urls: vec![url],
-            turn_secret: Some(secret),
-            turn_ttl_secs: 600,
-        };
+    let server = relay_server(&turn).await;
+    let (alice, _bob, a, b) = media_call(&server, relay).await;
+    until(&[&a, &b], "media both ways through the relay", |s| {
+        s.received.verified_frames >= 10 && s.received.verified_audio_frames >= 10
     })
     .await;
-    // TURN checks expiry against the real clock.
-    server.clock.set(peal_proto::Millis(unix_now_ms()));
-    let (alice, bob) = (client(&server, "alice").await, client(&server, "bob").await);
+    a.end_call().await.expect("ended");
 
+    // What peal-server hands out, coturn accepts; a wrong password it refuses.
     let fresh = alice.ice_servers().await.expect("ice servers");
     let turn_entry = &fresh.ice_servers[0];
     let (user, pass) = (
@@ -197,25 +226,6 @@ async fn relay_only_call_through_coturn_with_credentials_from_peal_server_and_ex
         !turn.allocates(&user, "not-the-password"),
         "coturn took a wrong password"
     );
-
-    let t0 = Instant::now();
-    let (placed, accepted) = accepted_call(&alice, &bob, "bob").await;
-    let relay = |t0| {
-        let mut s = settings(t0);
-        s.relay_only = true;
-        s
-    };
-    let a = join_session(&alice, &placed, relay(t0))
-        .await
-        .expect("alice joins");
-    let b = join_session(&bob, &accepted, relay(t0))
-        .await
-        .expect("bob joins");
-    until(&[&a, &b], "media both ways through the relay", |s| {
-        s.received.verified_frames >= 10 && s.received.verified_audio_frames >= 10
-    })
-    .await;
-    a.end_call().await.expect("ended");
 
     // A credential minted two hours ago (600 s TTL) is refused by coturn.
     server
@@ -382,32 +392,9 @@ async fn next_media_event(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ice_restarts_after_the_relay_path_is_cut_and_media_flows_again() {
     let turn = peal_tests::Coturn::start("restart-secret");
-    let (port, url) = (turn.port, turn.url());
-    let server = TestServer::start_with(|c| {
-        c.ice = peal_server::turn::IceConfig {
-            stun_urls: vec![],
-            turn_urls: vec![url],
-            turn_secret: Some("restart-secret".into()),
-            turn_ttl_secs: 600,
-        };
-    })
-    .await;
-    server.clock.set(peal_proto::Millis(unix_now_ms()));
-    let (alice, bob) = (client(&server, "alice").await, client(&server, "bob").await);
-    let t0 = Instant::now();
-    let (placed, accepted) = accepted_call(&alice, &bob, "bob").await;
-    let relay = |t0| {
-        let mut s = settings(t0);
-        s.relay_only = true;
-        s.ice_disconnected_timeout = Duration::from_secs(2);
-        s
-    };
-    let a = join_session(&alice, &placed, relay(t0))
-        .await
-        .expect("alice joins");
-    let b = join_session(&bob, &accepted, relay(t0))
-        .await
-        .expect("bob joins");
+    let port = turn.port;
+    let server = relay_server(&turn).await;
+    let (_alice, _bob, a, b) = media_call(&server, relay).await;
     let mut a_events = a.events().expect("events");
     until(&[&a, &b], "media through the relay", |s| {
         s.received.verified_frames >= 5
@@ -437,15 +424,7 @@ async fn ice_restarts_after_the_relay_path_is_cut_and_media_flows_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn muting_and_turning_video_off_stop_what_the_peer_receives_and_tell_it() {
     let server = TestServer::start().await;
-    let (alice, bob) = (client(&server, "alice").await, client(&server, "bob").await);
-    let t0 = Instant::now();
-    let (placed, accepted) = accepted_call(&alice, &bob, "bob").await;
-    let a = join_session(&alice, &placed, settings(t0))
-        .await
-        .expect("alice joins");
-    let b = join_session(&bob, &accepted, settings(t0))
-        .await
-        .expect("bob joins");
+    let (_alice, _bob, a, b) = media_call(&server, settings).await;
     let mut b_events = b.events().expect("events");
     until(&[&b], "media from alice", |s| {
         s.received.verified_frames >= 5

@@ -557,6 +557,23 @@ async fn place(
     }
 }
 
+/// Waits for the next incoming call and prints its ring; `None` on Ctrl-C.
+async fn next_ring(events: &mut peal_client::EventStream) -> Result<Option<CallInfo>, Failure> {
+    loop {
+        tokio::select! {
+            e = events.next() => match e {
+                Some(ClientEvent::Call(e)) if e.event == EventKind::IncomingCallReceived => {
+                    print_event(&e);
+                    return Ok(Some(e.call));
+                }
+                Some(_) => {}
+                None => return Err(ClientError::Unreachable("event stream ended".into()).into()),
+            },
+            _ = tokio::signal::ctrl_c() => return Ok(None),
+        }
+    }
+}
+
 async fn answer(
     client: &PealClient,
     how: AnswerHow,
@@ -568,18 +585,8 @@ async fn answer(
     media.probe(false)?;
     let mut events = client.events();
     // The first incoming call is the one we act on.
-    let mut current = loop {
-        tokio::select! {
-            e = events.next() => match e {
-                Some(ClientEvent::Call(e)) if e.event == EventKind::IncomingCallReceived => {
-                    print_event(&e);
-                    break e.call;
-                }
-                Some(_) => {}
-                None => return Err(ClientError::Unreachable("event stream ended".into()).into()),
-            },
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-        }
+    let Some(mut current) = next_ring(&mut events).await? else {
+        return Ok(());
     };
     let id = current.session_id.clone();
     if how.accept || !(how.reject || how.busy || how.ignore) {
@@ -657,18 +664,8 @@ async fn answer(
 async fn echo_bot(client: &PealClient, answer_after: u64) -> Result<(), Failure> {
     let mut events = client.events();
     loop {
-        let call = loop {
-            tokio::select! {
-                e = events.next() => match e {
-                    Some(ClientEvent::Call(e)) if e.event == EventKind::IncomingCallReceived => {
-                        print_event(&e);
-                        break e.call;
-                    }
-                    Some(_) => {}
-                    None => return Err(ClientError::Unreachable("event stream ended".into()).into()),
-                },
-                _ = tokio::signal::ctrl_c() => return Ok(()),
-            }
+        let Some(call) = next_ring(&mut events).await? else {
+            return Ok(());
         };
         tokio::time::sleep(Duration::from_millis(answer_after)).await;
         let accepted = match client.accept_call(&call.session_id).await {

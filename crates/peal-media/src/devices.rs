@@ -165,60 +165,69 @@ pub struct Microphone {
 
 impl Microphone {
     pub fn open() -> Result<Microphone, MediaError> {
-        let (ready_tx, ready_rx) = mpsc::channel();
         let (frames_tx, frames) = mpsc::sync_channel(50);
-        let (stop, stop_rx) = mpsc::channel::<()>();
-        std::thread::Builder::new()
-            .name("peal-mic".into())
-            .spawn(move || {
-                let started = (|| {
-                    audio_possible().map_err(|why| no_device("microphone", why))?;
-                    let dev = cpal::default_host()
-                        .default_input_device()
-                        .ok_or_else(|| no_device("microphone", "no default input device"))?;
-                    let cfg = dev
-                        .default_input_config()
-                        .map_err(|e| no_device("microphone", e))?;
-                    let (channels, rate) = (cfg.channels() as usize, cfg.sample_rate().0);
-                    let mut pending: Vec<i16> = Vec::new();
-                    let mut pos = 0.0;
-                    let stream = dev
-                        .build_input_stream(
-                            &cfg.config(),
-                            move |data: &[f32], _: &cpal::InputCallbackInfo| {
-                                to_mono_48k(data, channels, rate, &mut pos, &mut pending);
-                                while pending.len() >= AUDIO_FRAME {
-                                    let mut f = [0i16; AUDIO_FRAME];
-                                    f.copy_from_slice(&pending[..AUDIO_FRAME]);
-                                    pending.drain(..AUDIO_FRAME);
-                                    // Full: the encoder fell behind; drop, don't block audio.
-                                    let _ = frames_tx.try_send(f);
-                                }
-                            },
-                            |e| tracing::warn!(error = %e, "microphone stream"),
-                            None,
-                        )
-                        .map_err(|e| no_device("microphone", e))?;
-                    stream.play().map_err(|e| no_device("microphone", e))?;
-                    Ok::<_, MediaError>(stream)
-                })();
-                match started {
-                    Ok(stream) => {
-                        let _ = ready_tx.send(Ok(()));
-                        let _ = stop_rx.recv();
-                        drop(stream);
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                    }
-                }
-            })
-            .map_err(|e| no_device("microphone", e))?;
-        ready_rx
-            .recv()
-            .map_err(|_| no_device("microphone", "capture thread died"))??;
+        let stop = hold_on_thread("peal-mic", "microphone", move || {
+            audio_possible().map_err(|why| no_device("microphone", why))?;
+            let dev = cpal::default_host()
+                .default_input_device()
+                .ok_or_else(|| no_device("microphone", "no default input device"))?;
+            let cfg = dev
+                .default_input_config()
+                .map_err(|e| no_device("microphone", e))?;
+            let (channels, rate) = (cfg.channels() as usize, cfg.sample_rate().0);
+            let mut pending: Vec<i16> = Vec::new();
+            let mut pos = 0.0;
+            let stream = dev
+                .build_input_stream(
+                    &cfg.config(),
+                    move |data: &[f32], _: &cpal::InputCallbackInfo| {
+                        to_mono_48k(data, channels, rate, &mut pos, &mut pending);
+                        while pending.len() >= AUDIO_FRAME {
+                            let mut f = [0i16; AUDIO_FRAME];
+                            f.copy_from_slice(&pending[..AUDIO_FRAME]);
+                            pending.drain(..AUDIO_FRAME);
+                            // Full: the encoder fell behind; drop, don't block audio.
+                            let _ = frames_tx.try_send(f);
+                        }
+                    },
+                    |e| tracing::warn!(error = %e, "microphone stream"),
+                    None,
+                )
+                .map_err(|e| no_device("microphone", e))?;
+            stream.play().map_err(|e| no_device("microphone", e))?;
+            Ok(stream)
+        })?;
         Ok(Microphone { frames, stop })
     }
+}
+
+/// Runs `open` on a thread of its own and keeps what it returns (a cpal
+/// stream, which may not leave the thread that made it) alive there until
+/// the returned sender is dropped. `open`'s error comes back to the caller.
+fn hold_on_thread<T: 'static>(
+    name: &str,
+    what: &'static str,
+    open: impl FnOnce() -> Result<T, MediaError> + Send + 'static,
+) -> Result<mpsc::Sender<()>, MediaError> {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (stop, stop_rx) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || match open() {
+            Ok(held) => {
+                let _ = ready_tx.send(Ok(()));
+                let _ = stop_rx.recv();
+                drop(held);
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+            }
+        })
+        .map_err(|e| no_device(what, e))?;
+    ready_rx
+        .recv()
+        .map_err(|_| no_device(what, "its thread died"))??;
+    Ok(stop)
 }
 
 impl Drop for Microphone {
@@ -243,66 +252,45 @@ const MAX_QUEUED: usize = SAMPLE_RATE as usize / 5;
 impl Speaker {
     pub fn open() -> Result<Speaker, MediaError> {
         let queues: Mix = Arc::new(Mutex::new(Vec::new()));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let (stop, stop_rx) = mpsc::channel::<()>();
         let q = queues.clone();
-        std::thread::Builder::new()
-            .name("peal-speaker".into())
-            .spawn(move || {
-                let started = (|| {
-                    audio_possible().map_err(|why| no_device("speaker", why))?;
-                    let dev = cpal::default_host()
-                        .default_output_device()
-                        .ok_or_else(|| no_device("speaker", "no default output device"))?;
-                    let cfg = dev
-                        .default_output_config()
-                        .map_err(|e| no_device("speaker", e))?;
-                    let (channels, rate) = (cfg.channels() as usize, cfg.sample_rate().0);
-                    let step = f64::from(SAMPLE_RATE) / f64::from(rate);
-                    let mut pos = 0.0f64;
-                    let stream = dev
-                        .build_output_stream(
-                            &cfg.config(),
-                            move |out: &mut [f32], _: &cpal::OutputCallbackInfo| {
-                                let mut qs = q.lock().unwrap_or_else(|e| e.into_inner());
-                                for frame in out.chunks_mut(channels.max(1)) {
-                                    let mut s = 0f32;
-                                    for (_, queue) in qs.iter() {
-                                        s += f32::from(queue.front().copied().unwrap_or(0))
-                                            / 32768.0;
-                                    }
-                                    pos += step;
-                                    while pos >= 1.0 {
-                                        pos -= 1.0;
-                                        for (_, queue) in qs.iter_mut() {
-                                            queue.pop_front();
-                                        }
-                                    }
-                                    frame.fill(s.clamp(-1.0, 1.0));
+        let stop = hold_on_thread("peal-speaker", "speaker", move || {
+            audio_possible().map_err(|why| no_device("speaker", why))?;
+            let dev = cpal::default_host()
+                .default_output_device()
+                .ok_or_else(|| no_device("speaker", "no default output device"))?;
+            let cfg = dev
+                .default_output_config()
+                .map_err(|e| no_device("speaker", e))?;
+            let (channels, rate) = (cfg.channels() as usize, cfg.sample_rate().0);
+            let step = f64::from(SAMPLE_RATE) / f64::from(rate);
+            let mut pos = 0.0f64;
+            let stream = dev
+                .build_output_stream(
+                    &cfg.config(),
+                    move |out: &mut [f32], _: &cpal::OutputCallbackInfo| {
+                        let mut qs = q.lock().unwrap_or_else(|e| e.into_inner());
+                        for frame in out.chunks_mut(channels.max(1)) {
+                            let mut s = 0f32;
+                            for (_, queue) in qs.iter() {
+                                s += f32::from(queue.front().copied().unwrap_or(0)) / 32768.0;
+                            }
+                            pos += step;
+                            while pos >= 1.0 {
+                                pos -= 1.0;
+                                for (_, queue) in qs.iter_mut() {
+                                    queue.pop_front();
                                 }
-                            },
-                            |e| tracing::warn!(error = %e, "speaker stream"),
-                            None,
-                        )
-                        .map_err(|e| no_device("speaker", e))?;
-                    stream.play().map_err(|e| no_device("speaker", e))?;
-                    Ok::<_, MediaError>(stream)
-                })();
-                match started {
-                    Ok(stream) => {
-                        let _ = ready_tx.send(Ok(()));
-                        let _ = stop_rx.recv();
-                        drop(stream);
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                    }
-                }
-            })
-            .map_err(|e| no_device("speaker", e))?;
-        ready_rx
-            .recv()
-            .map_err(|_| no_device("speaker", "playback thread died"))??;
+                            }
+                            frame.fill(s.clamp(-1.0, 1.0));
+                        }
+                    },
+                    |e| tracing::warn!(error = %e, "speaker stream"),
+                    None,
+                )
+                .map_err(|e| no_device("speaker", e))?;
+            stream.play().map_err(|e| no_device("speaker", e))?;
+            Ok(stream)
+        })?;
         Ok(Speaker { queues, stop })
     }
 

@@ -891,12 +891,8 @@ impl Session {
                 let uid = self.by_key.get(&peer)?.clone();
                 let p = self.peers.get_mut(&uid)?;
                 if self.echo {
-                    {
-                        let mut st = lock(&self.stats);
-                        st.received.video_frames += 1;
-                        st.first_video.get_or_insert(at);
-                    }
-                    p.link.send(true, data, Duration::from_millis(33)).await;
+                    let link = p.link.clone();
+                    echo_back(&self.stats, &link, true, data, at).await;
                     return None;
                 }
                 let decoder = match &mut p.decoder {
@@ -934,12 +930,8 @@ impl Session {
                 let uid = self.by_key.get(&peer)?.clone();
                 let p = self.peers.get_mut(&uid)?;
                 if self.echo {
-                    {
-                        let mut st = lock(&self.stats);
-                        st.received.audio_frames += 1;
-                        st.first_audio.get_or_insert(at);
-                    }
-                    p.link.send(false, data, Duration::from_millis(20)).await;
+                    let link = p.link.clone();
+                    echo_back(&self.stats, &link, false, data, at).await;
                     return None;
                 }
                 let decoder = match &mut p.audio_decoder {
@@ -1075,6 +1067,22 @@ impl Session {
             let _ = tx.send(());
         }
     }
+}
+
+/// The echo bot: counts what came and sends it straight back, undecoded.
+async fn echo_back(stats: &Mutex<StatsInner>, link: &Link, video: bool, data: Bytes, at: Instant) {
+    {
+        let mut st = lock(stats);
+        if video {
+            st.received.video_frames += 1;
+            st.first_video.get_or_insert(at);
+        } else {
+            st.received.audio_frames += 1;
+            st.first_audio.get_or_insert(at);
+        }
+    }
+    let duration = Duration::from_millis(if video { 33 } else { 20 });
+    link.send(video, data, duration).await;
 }
 
 /// Copies encoded media to one link while the source runs.
