@@ -6,15 +6,30 @@ use peal_media::{join_session, CallSession};
 use peal_tests::{media_settings as settings, next_call, sdk_client as client, TestServer};
 use std::time::{Duration, Instant};
 
-/// Open sockets of this process (the server's, the clients' and every peer connection's).
-fn open_sockets() -> usize {
+/// UDP sockets this process holds (what peer connections bind; HTTP
+/// keep-alive connections the SDK may open meanwhile are TCP and don't count).
+fn udp_sockets() -> usize {
+    let inodes: std::collections::HashSet<String> = ["/proc/self/net/udp", "/proc/self/net/udp6"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .flat_map(|t| {
+            t.lines()
+                .skip(1)
+                .filter_map(|l| l.split_whitespace().nth(9).map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     std::fs::read_dir("/proc/self/fd")
         .map(|d| {
             d.filter_map(Result::ok)
-                .filter(|e| {
-                    std::fs::read_link(e.path())
-                        .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter_map(|t| {
+                    let t = t.to_string_lossy().into_owned();
+                    t.strip_prefix("socket:[")?
+                        .strip_suffix(']')
+                        .map(str::to_owned)
                 })
+                .filter(|inode| inodes.contains(inode))
                 .count()
         })
         .unwrap_or(0)
@@ -52,10 +67,7 @@ async fn three_way_group_call_is_a_full_mesh_and_leaving_closes_every_socket_and
         client(&server, "carol").await,
     );
     let (mut bob_ring, mut carol_ring) = (bob.events(), carol.events());
-    let sockets_before = open_sockets();
-    let tasks_before = tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks();
+    let sockets_before = udp_sockets();
     let t0 = Instant::now();
     let placed = alice
         .initiate_call(Call::new("team", ReceiverType::Group, CallType::Video))
@@ -117,13 +129,17 @@ async fn three_way_group_call_is_a_full_mesh_and_leaving_closes_every_socket_and
         assert_eq!(s.stats().received.corrupt_frames, 0, "{:#?}", s.stats());
     }
     // The peer connections hold sockets and tasks now (so their absence later means something).
-    assert!(open_sockets() > sockets_before);
     assert!(
-        tokio::runtime::Handle::current()
-            .metrics()
-            .num_alive_tasks()
-            > tasks_before
+        udp_sockets() >= sockets_before + 6,
+        "3 links a side: {}",
+        udp_sockets()
     );
+    assert!(
+        peal_media::live_tasks() >= 3 + 6 + 12,
+        "sessions, writers, readers: {}",
+        peal_media::live_tasks()
+    );
+    assert_eq!(peal_media::live_links(), 6);
     // Everyone leaves: every peer connection's sockets and tasks are gone.
     for s in [&a, &b, &c] {
         s.leave().await;
@@ -131,19 +147,17 @@ async fn three_way_group_call_is_a_full_mesh_and_leaving_closes_every_socket_and
     drop((a, b, c));
     let start = Instant::now();
     loop {
-        let (sockets, tasks) = (
-            open_sockets(),
-            tokio::runtime::Handle::current()
-                .metrics()
-                .num_alive_tasks(),
+        let (sockets, tasks, links) = (
+            udp_sockets(),
+            peal_media::live_tasks(),
+            peal_media::live_links(),
         );
-        // The three counting tasks end with their sessions too.
-        if sockets <= sockets_before && tasks <= tasks_before {
+        if sockets <= sockets_before && tasks == 0 && links == 0 {
             break;
         }
         assert!(
             start.elapsed() < Duration::from_secs(10),
-            "left behind: sockets {sockets} (before {sockets_before}), tasks {tasks} (before {tasks_before})"
+            "left behind: UDP sockets {sockets} (before {sockets_before}), media tasks {tasks}, links {links}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

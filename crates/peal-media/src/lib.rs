@@ -25,10 +25,38 @@ pub mod synthetic;
 pub mod vpx;
 
 pub use devices::check_devices;
+pub use link::live_links;
 pub use session::{
     join_session, CallSession, MediaEvent, MediaStats, RemoteAudio, RemoteVideo, SessionSettings,
     Sources,
 };
+
+static LIVE_TASKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Tasks this crate has running (sessions, per-link writers and track
+/// readers): zero once every session has ended, which tests check.
+pub fn live_tasks() -> usize {
+    LIVE_TASKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Spawns a task that is counted in [`live_tasks`] until it ends or is aborted.
+pub(crate) fn spawn<F>(f: F) -> tokio::task::JoinHandle<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    struct Counted;
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            LIVE_TASKS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    LIVE_TASKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let counted = Counted;
+    tokio::spawn(async move {
+        let _counted = counted;
+        f.await
+    })
+}
 
 /// What can go wrong in the media layer.
 #[derive(Debug, thiserror::Error)]

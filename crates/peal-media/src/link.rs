@@ -98,6 +98,9 @@ pub enum LinkEvent {
 struct Handler {
     peer: u64,
     tx: mpsc::UnboundedSender<LinkEvent>,
+    /// Set when the link closes: track readers stop even if webrtc-rs never
+    /// ends a track that arrived while the connection was closing.
+    closed: tokio::sync::watch::Receiver<bool>,
 }
 
 fn map_state(s: RTCPeerConnectionState) -> Option<LinkState> {
@@ -148,8 +151,13 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let (peer, tx) = (self.peer, self.tx.clone());
-        tokio::spawn(read_track(peer, track, tx));
+        let (peer, tx, mut closed) = (self.peer, self.tx.clone(), self.closed.clone());
+        crate::spawn(async move {
+            tokio::select! {
+                () = read_track(peer, track, tx) => {}
+                _ = closed.wait_for(|c| *c) => {}
+            }
+        });
     }
 }
 
@@ -263,6 +271,8 @@ pub struct Link {
     /// Negotiated payload types, read once after negotiation.
     pts: Mutex<Option<(u8, u8)>>,
     closed: AtomicBool,
+    /// Tells this link's track readers to stop.
+    closed_tx: tokio::sync::watch::Sender<bool>,
 }
 
 impl Link {
@@ -279,6 +289,7 @@ impl Link {
         media
             .register_codec(audio_codec.clone(), RtpCodecKind::Audio)
             .map_err(MediaError::rtc)?;
+        let (closed_tx, closed_rx) = tokio::sync::watch::channel(false);
         let registry = webrtc::peer_connection::register_default_interceptors(
             rtc::interceptor::Registry::new(),
             &mut media,
@@ -316,22 +327,31 @@ impl Link {
             .with_media_engine(media)
             .with_interceptor_registry(registry)
             .with_setting_engine(settings)
-            .with_handler(Arc::new(Handler { peer, tx }))
+            .with_handler(Arc::new(Handler {
+                peer,
+                tx,
+                closed: closed_rx,
+            }))
             .with_udp_addrs(cfg.bind.clone())
             .build()
             .await
             .map_err(MediaError::rtc)?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
         let (video_ssrc, audio_ssrc) = (rand::random::<u32>(), rand::random::<u32>());
-        let video = local_track(RtpCodecKind::Video, video_codec.rtp_codec, video_ssrc)?;
-        let audio = local_track(RtpCodecKind::Audio, audio_codec.rtp_codec, audio_ssrc)?;
-        pc.add_track(Arc::clone(&video) as Arc<dyn TrackLocal>)
-            .await
-            .map_err(MediaError::rtc)?;
-        pc.add_track(Arc::clone(&audio) as Arc<dyn TrackLocal>)
-            .await
-            .map_err(MediaError::rtc)?;
-        Ok(Link {
+        let tracks = (
+            local_track(RtpCodecKind::Video, video_codec.rtp_codec, video_ssrc),
+            local_track(RtpCodecKind::Audio, audio_codec.rtp_codec, audio_ssrc),
+        );
+        let (video, audio) = match tracks {
+            (Ok(v), Ok(a)) => (v, a),
+            (Err(e), _) | (_, Err(e)) => {
+                let _ = pc.close().await;
+                return Err(e);
+            }
+        };
+        LIVE_LINKS.fetch_add(1, Ordering::Relaxed);
+        // From here on an error still closes the connection: Link's Drop.
+        let link = Link {
             pc,
             video,
             audio,
@@ -339,7 +359,15 @@ impl Link {
             audio_ssrc,
             pts: Mutex::new(None),
             closed: AtomicBool::new(false),
-        })
+            closed_tx,
+        };
+        for track in [&link.video, &link.audio] {
+            link.pc
+                .add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
+                .await
+                .map_err(MediaError::rtc)?;
+        }
+        Ok(link)
     }
 
     pub async fn create_offer(&self, restart: bool) -> Result<String, MediaError> {
@@ -452,7 +480,32 @@ impl Link {
 
     pub async fn close(&self) {
         if !self.closed.swap(true, Ordering::Relaxed) {
+            let _ = self.closed_tx.send(true);
             let _ = self.pc.close().await;
         }
     }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        LIVE_LINKS.fetch_sub(1, Ordering::Relaxed);
+        // Never left open: a link dropped without `close` (an error while
+        // setting it up, a task cancelled) closes on the runtime.
+        let _ = self.closed_tx.send(true);
+        if !self.closed.swap(true, Ordering::Relaxed) {
+            let pc = self.pc.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = pc.close().await;
+                });
+            }
+        }
+    }
+}
+
+static LIVE_LINKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Links alive in this process (for leak checks and diagnostics).
+pub fn live_links() -> usize {
+    LIVE_LINKS.load(Ordering::Relaxed)
 }

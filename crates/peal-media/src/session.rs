@@ -314,7 +314,7 @@ pub async fn join_session(
     let call = fresh.as_ref().unwrap_or(call);
     s.update_joined(call);
     s.greet(call).await;
-    tokio::spawn(s.run(signals, cmd_rx, link_rx));
+    crate::spawn(s.run(signals, cmd_rx, link_rx));
     Ok(CallSession {
         call: call.session_id.clone(),
         cmd: cmd_tx,
@@ -561,7 +561,7 @@ impl Session {
             }
         };
         let active = Arc::new(AtomicBool::new(false));
-        let writer = tokio::spawn(write_media(
+        let writer = crate::spawn(write_media(
             self.encoded.subscribe(),
             link.clone(),
             active.clone(),

@@ -1,9 +1,9 @@
 //! The synthetic sources every build has, and the checks a receiver runs on them.
 //!
-//! **Video**: a moving test pattern. The top two rows of blocks carry 80 bits
+//! **Video**: a moving test pattern. The top rows of blocks carry 80 bits
 //! in black and white: the frame counter (32), the capture time in Unix ms
-//! (40) and a check byte (8), large enough (width/40 pixels a side) to
-//! survive VP8 at any sane bitrate. Below, a bright bar moves 8 px per frame
+//! (40) and a check byte (8), in blocks of at least 16 px (width/40 at
+//! 640 and up) so they survive VP8 even when a starved encoder quantises hard. Below, a bright bar moves 8 px per frame
 //! over a dark gradient, so the picture really changes and a receiver can
 //! check that what it decoded is the frame the counter names.
 //!
@@ -15,8 +15,10 @@
 
 use crate::vpx::I420Frame;
 
-/// Blocks across one header row.
+/// Header blocks across a row at 640 px and wider.
 const BLOCKS: u32 = 40;
+/// Smallest header block side.
+const MIN_BLOCK: u32 = 16;
 const HEADER_BITS: u32 = 80;
 const WHITE: u8 = 235;
 const BLACK: u8 = 16;
@@ -97,7 +99,17 @@ impl VideoPattern {
     }
 
     fn block(&self) -> u32 {
-        self.width / BLOCKS
+        (self.width / BLOCKS).max(MIN_BLOCK)
+    }
+
+    /// Header blocks per row.
+    fn per_row(&self) -> u32 {
+        self.width / self.block()
+    }
+
+    /// Rows of header blocks.
+    fn header_rows(&self) -> u32 {
+        HEADER_BITS.div_ceil(self.per_row())
     }
 
     fn bar_width(&self) -> u32 {
@@ -110,15 +122,17 @@ impl VideoPattern {
         out.resize(w * h * 3 / 2, 128);
         let (luma, chroma) = out.split_at_mut(w * h);
         let b = self.block() as usize;
+        let (per_row, rows) = (self.per_row() as usize, self.header_rows() as usize);
         let bits = header_bits(stamp);
         let bar = bar_x(stamp.counter, self.width) as usize;
         let bar_w = self.bar_width() as usize;
         for y in 0..h {
             let row = &mut luma[y * w..(y + 1) * w];
-            if y < 2 * b {
+            if y < rows * b {
                 for (x, px) in row.iter_mut().enumerate() {
-                    let i = (y / b) * BLOCKS as usize + x / b;
-                    let on = i < HEADER_BITS as usize
+                    let i = (y / b) * per_row + x / b;
+                    let on = x / b < per_row
+                        && i < HEADER_BITS as usize
                         && (bits >> (HEADER_BITS as usize - 1 - i)) & 1 == 1;
                     *px = if on { WHITE } else { BLACK };
                 }
@@ -139,8 +153,9 @@ impl VideoPattern {
         let b = p.block();
         let mut bits: u128 = 0;
         for i in 0..HEADER_BITS {
-            let (bx, by) = (i % BLOCKS, i / BLOCKS);
-            let v = frame.y(bx * b + b / 2, by * b + b / 2);
+            let (bx, by) = (i % p.per_row(), i / p.per_row());
+            // The block's middle 4x4 on average: one noisy pixel can't flip a bit.
+            let v = mean4(frame, bx * b + b / 2, by * b + b / 2);
             bits = (bits << 1) | u128::from(v > 128);
         }
         let stamp = Stamp {
@@ -153,11 +168,21 @@ impl VideoPattern {
         let y = p.height * 3 / 4;
         let on = bar_x(stamp.counter, p.width) + p.bar_width() / 2;
         let off = on + p.width / 2;
-        if frame.y(on % p.width, y) < 170 || frame.y(off % p.width, y) > 130 {
+        if mean4(frame, on % p.width, y) < 170 || mean4(frame, off % p.width, y) > 130 {
             return Err(PatternError::BadPicture);
         }
         Ok(stamp)
     }
+}
+
+/// Mean luma of the 4x4 pixels around (x, y), kept inside the picture.
+fn mean4(frame: &I420Frame, x: u32, y: u32) -> u32 {
+    let x0 = x.saturating_sub(2).min(frame.width.saturating_sub(4));
+    let y0 = y.saturating_sub(2).min(frame.height.saturating_sub(4));
+    (0..16)
+        .map(|k| u32::from(frame.y(x0 + k % 4, y0 + k / 4)))
+        .sum::<u32>()
+        / 16
 }
 
 /// Samples per channel in one 20 ms frame at 48 kHz.
@@ -243,10 +268,10 @@ mod tests {
             capture_ms: 99,
         };
         let mut f = frame_of(p, stamp);
-        let b = (320 / BLOCKS) as usize;
-        // Invert the block holding the lowest counter bit.
-        for y in 0..b {
-            for x in 31 * b..32 * b {
+        let b = MIN_BLOCK as usize; // 320 px: 20 blocks of 16 a row
+                                    // Invert the block holding the lowest counter bit (bit 31: row 1, column 11).
+        for y in b..2 * b {
+            for x in 11 * b..12 * b {
                 f.data[y * 320 + x] = 255 - f.data[y * 320 + x];
             }
         }
@@ -261,7 +286,7 @@ mod tests {
             &mut other,
         );
         // The header of frame 7 over the picture of frame 20.
-        g.data[2 * b * 320..320 * 240].copy_from_slice(&other[2 * b * 320..320 * 240]);
+        g.data[4 * b * 320..320 * 240].copy_from_slice(&other[4 * b * 320..320 * 240]);
         assert_eq!(VideoPattern::verify(&g), Err(PatternError::BadPicture));
     }
 
