@@ -7,8 +7,8 @@
 //!   events, stats, decoded remote frames and audio; leave / end call.
 //! - [`assemble`]: VP8 frames from RTP packets, out on the marker bit.
 //! - [`link`]: one peer connection (the only module that names webrtc-rs).
-//! - [`source`]: local media: the capture/encode thread, one encode per
-//!   medium shared by every link; Opus decoding.
+//! - [`source`]: local media: the `VideoSource`/`AudioSource` traits and
+//!   their capture loops, one encode per medium shared by every link; Opus decoding.
 //! - [`devices`]: camera (V4L2), microphone and speaker (cpal), each
 //!   missing one a clear `NoDevice` error.
 //! - [`synthetic`]: the moving test pattern and the tone, and their checks.

@@ -1,5 +1,7 @@
-//! Local media: a source produces raw frames, one encoder per medium turns
-//! them into VP8/Opus once, and every link gets the same encoded frames.
+//! Local media: a [`VideoSource`] and an [`AudioSource`] produce raw frames
+//! (the synthetic pattern and tone, a camera and microphone, or an app's
+//! own), one encoder per medium turns them into VP8/Opus once, and every
+//! link gets the same encoded frames.
 //!
 //! Capture and encoding run on their own thread (they are CPU work with a
 //! deadline, not async I/O); the encoded frames go to the links through a
@@ -27,7 +29,7 @@ pub struct Encoded {
     pub duration: Duration,
 }
 
-/// The running source thread.
+/// The running capture threads.
 pub struct SourceHandle {
     flags: Arc<Flags>,
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -197,127 +199,254 @@ fn spawn(
         .map_err(|e| MediaError::Codec(format!("{name} thread: {e}")))
 }
 
+/// Where raw video comes from: the test pattern, a camera, or anything an
+/// app plugs in.
+pub trait VideoSource: Send + 'static {
+    /// The picture size, fixed for the source's life.
+    fn size(&self) -> (u32, u32);
+    /// `true` when [`VideoSource::capture`] waits for its own frames (a
+    /// camera); `false` to be called on the session's frame clock.
+    fn self_paced(&self) -> bool;
+    /// Writes the next I420 picture into `out`.
+    fn capture(&mut self, out: &mut Vec<u8>) -> Result<(), MediaError>;
+}
+
+/// Where raw audio comes from: 20 ms of 48 kHz mono at a time.
+pub trait AudioSource: Send + 'static {
+    /// `true` when [`AudioSource::capture`] waits for its own audio (a
+    /// microphone); `false` to be called every 20 ms.
+    fn self_paced(&self) -> bool;
+    /// Fills `out`; `Ok(false)` when nothing came yet (asked again shortly).
+    fn capture(&mut self, out: &mut [i16; AUDIO_FRAME]) -> Result<bool, MediaError>;
+}
+
+/// The moving test pattern, its counter and capture time in every frame.
+pub struct PatternSource {
+    pattern: VideoPattern,
+    counter: u32,
+}
+
+impl PatternSource {
+    pub fn new(width: u32, height: u32) -> Result<Self, MediaError> {
+        let pattern = VideoPattern::new(width, height)
+            .map_err(|e| MediaError::Codec(format!("synthetic video: {e}")))?;
+        Ok(PatternSource {
+            pattern,
+            counter: 0,
+        })
+    }
+}
+
+impl VideoSource for PatternSource {
+    fn size(&self) -> (u32, u32) {
+        (self.pattern.width, self.pattern.height)
+    }
+
+    fn self_paced(&self) -> bool {
+        false
+    }
+
+    fn capture(&mut self, out: &mut Vec<u8>) -> Result<(), MediaError> {
+        self.pattern
+            .render(Stamp::new(self.counter, unix_ms()), out);
+        self.counter = self.counter.wrapping_add(1);
+        Ok(())
+    }
+}
+
+impl AudioSource for Tone {
+    fn self_paced(&self) -> bool {
+        false
+    }
+
+    fn capture(&mut self, out: &mut [i16; AUDIO_FRAME]) -> Result<bool, MediaError> {
+        self.next_frame(unix_ms(), out);
+        Ok(true)
+    }
+}
+
+impl VideoSource for Camera {
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn self_paced(&self) -> bool {
+        true
+    }
+
+    fn capture(&mut self, out: &mut Vec<u8>) -> Result<(), MediaError> {
+        self.next_i420(out)
+    }
+}
+
+impl AudioSource for Microphone {
+    fn self_paced(&self) -> bool {
+        true
+    }
+
+    fn capture(&mut self, out: &mut [i16; AUDIO_FRAME]) -> Result<bool, MediaError> {
+        match self.frames.recv_timeout(Duration::from_millis(100)) {
+            Ok(f) => {
+                *out = f;
+                Ok(true)
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Ok(false),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err(MediaError::NoDevice("microphone (capture stopped)".into()))
+            }
+        }
+    }
+}
+
+/// Sleeps until `at`, or until woken for an early capture; `true` if woken early.
+fn wait_until(at: Instant, flags: &Flags) -> bool {
+    loop {
+        if flags.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        if flags.now.swap(false, Ordering::Relaxed) {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= at {
+            return false;
+        }
+        std::thread::park_timeout(at - now);
+    }
+}
+
+/// Captures, encodes and sends video until stopped; on the session's frame
+/// clock (with an early frame when a peer needs a keyframe now) unless the
+/// source paces itself.
+fn video_loop(mut src: Box<dyn VideoSource>, mut out: VideoOut, flags: Arc<Flags>) {
+    let mut i420 = Vec::new();
+    let mut next = Instant::now();
+    while !flags.stop.load(Ordering::Relaxed) {
+        if !src.self_paced() {
+            let early = wait_until(next, &flags);
+            let now = Instant::now();
+            // On the tick, keep the cadence; early, restart it from now. Far
+            // behind (a suspended machine): skip ahead instead of bursting.
+            next = if early || now > next + Duration::from_secs(1) {
+                now
+            } else {
+                next
+            } + out.frame_every;
+            if flags.stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        if !flags.video.load(Ordering::Relaxed) {
+            if src.self_paced() {
+                // Keep draining the device so its frames stay fresh.
+                let _ = src.capture(&mut i420);
+            }
+            continue;
+        }
+        if let Err(e) = src.capture(&mut i420) {
+            tracing::warn!(error = %e, "video source stopped");
+            break;
+        }
+        out.send(&i420);
+    }
+}
+
+/// Captures, encodes and sends audio until stopped (every 20 ms unless the
+/// source paces itself).
+fn audio_loop(mut src: Box<dyn AudioSource>, mut out: AudioOut, flags: Arc<Flags>) {
+    let mut pcm = [0i16; AUDIO_FRAME];
+    let mut next = Instant::now();
+    while !flags.stop.load(Ordering::Relaxed) {
+        if !src.self_paced() {
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+            next = if now > next + Duration::from_secs(1) {
+                now
+            } else {
+                next
+            } + Duration::from_millis(20);
+        }
+        match src.capture(&mut pcm) {
+            Ok(true) => out.send(&pcm),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "audio source stopped");
+                break;
+            }
+        }
+    }
+}
+
 impl SourceHandle {
-    /// The moving pattern and the tone, encoded at the settings' size and rate.
+    /// Starts a capture thread per source, each with its own encoder.
+    pub(crate) fn start(
+        video: Option<Box<dyn VideoSource>>,
+        audio: Option<Box<dyn AudioSource>>,
+        settings: &SessionSettings,
+        tx: broadcast::Sender<Encoded>,
+        stats: Arc<Mutex<StatsInner>>,
+    ) -> Result<Self, MediaError> {
+        let flags = flags_for(settings);
+        let mut handle = SourceHandle {
+            flags: flags.clone(),
+            threads: Vec::new(),
+        };
+        if let Some(src) = video {
+            let (w, h) = src.size();
+            let out = VideoOut::new(w, h, settings, tx.clone(), stats.clone(), flags.clone())?;
+            let f = flags.clone();
+            handle
+                .threads
+                .push(spawn("peal-media-video", move || video_loop(src, out, f))?);
+        }
+        if let Some(src) = audio {
+            let out = AudioOut::new(tx, stats, flags.clone())?;
+            let f = flags.clone();
+            handle
+                .threads
+                .push(spawn("peal-media-audio", move || audio_loop(src, out, f))?);
+        }
+        Ok(handle)
+    }
+
+    /// The moving pattern and the tone.
     pub(crate) fn synthetic(
         settings: &SessionSettings,
         tx: broadcast::Sender<Encoded>,
         stats: Arc<Mutex<StatsInner>>,
     ) -> Result<Self, MediaError> {
-        let pattern = VideoPattern::new(settings.width, settings.height)
-            .map_err(|e| MediaError::Codec(format!("synthetic video: {e}")))?;
-        let flags = flags_for(settings);
-        let mut video = VideoOut::new(
-            settings.width,
-            settings.height,
+        let video = PatternSource::new(settings.width, settings.height)?;
+        let audio = Tone::default();
+        SourceHandle::start(
+            Some(Box::new(video)),
+            Some(Box::new(audio)),
             settings,
-            tx.clone(),
-            stats.clone(),
-            flags.clone(),
-        )?;
-        let mut audio = AudioOut::new(tx, stats, flags.clone())?;
-        let frame_every = video.frame_every;
-        let f = flags.clone();
-        let thread = spawn("peal-media-source", move || {
-            let start = Instant::now();
-            let (mut next_audio, mut next_video) = (start, start);
-            let (mut counter, mut tone, mut i420) = (0u32, Tone::default(), Vec::new());
-            let mut pcm = [0i16; AUDIO_FRAME];
-            while !f.stop.load(Ordering::Relaxed) {
-                let now = Instant::now();
-                if now >= next_audio {
-                    next_audio += Duration::from_millis(20);
-                    tone.next_frame(unix_ms(), &mut pcm);
-                    audio.send(&pcm);
-                }
-                let early = f.now.swap(false, Ordering::Relaxed) && now < next_video;
-                if now >= next_video || early {
-                    // On the tick, keep the cadence; early, restart it from now.
-                    next_video = if early { now } else { next_video } + frame_every;
-                    if f.video.load(Ordering::Relaxed) {
-                        pattern.render(Stamp::new(counter, unix_ms()), &mut i420);
-                        counter = counter.wrapping_add(1);
-                        video.send(&i420);
-                    }
-                }
-                let wake = next_audio.min(next_video);
-                let now = Instant::now();
-                if wake > now {
-                    // Woken early by `request_keyframe`.
-                    std::thread::park_timeout(wake - now);
-                } else if now - wake > Duration::from_secs(1) {
-                    // Far behind (a suspended machine): skip ahead instead of bursting.
-                    next_audio = now;
-                    next_video = now;
-                }
-            }
-        })?;
-        Ok(SourceHandle {
-            flags,
-            threads: vec![thread],
-        })
+            tx,
+            stats,
+        )
     }
 
-    /// The default microphone, and for video calls the first camera: each
+    /// The default microphone, and for video calls the chosen camera: each
     /// missing one is a [`MediaError::NoDevice`] naming it.
     pub(crate) fn devices(
         settings: &SessionSettings,
         tx: broadcast::Sender<Encoded>,
         stats: Arc<Mutex<StatsInner>>,
     ) -> Result<Self, MediaError> {
-        let flags = flags_for(settings);
         let mic = Microphone::open()?;
-        let mut audio = AudioOut::new(tx.clone(), stats.clone(), flags.clone())?;
-        let f = flags.clone();
-        let mut threads = vec![spawn("peal-media-mic", move || {
-            while !f.stop.load(Ordering::Relaxed) {
-                match mic.frames.recv_timeout(Duration::from_millis(100)) {
-                    Ok(pcm) => audio.send(&pcm),
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                }
-            }
-        })?];
-        if settings.call_type == peal_proto::wire::CallType::Video {
-            // The camera is opened on its thread (its buffers stay there);
-            // the thread reports whether it could.
-            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-            let (s, f) = (settings.clone(), flags.clone());
-            let camera = spawn("peal-media-camera", move || {
-                let opened = Camera::open(s.camera, s.width, s.height).and_then(|cam| {
-                    let video = VideoOut::new(cam.width, cam.height, &s, tx, stats, f.clone())?;
-                    Ok((cam, video))
-                });
-                let (mut cam, mut video) = match opened {
-                    Ok(v) => {
-                        let _ = ready_tx.send(Ok(()));
-                        v
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let mut i420 = Vec::new();
-                while !f.stop.load(Ordering::Relaxed) {
-                    if let Err(e) = cam.next_i420(&mut i420) {
-                        tracing::warn!(error = %e, "camera stopped");
-                        break;
-                    }
-                    video.send(&i420);
-                }
-            })?;
-            let opened = ready_rx
-                .recv()
-                .unwrap_or_else(|_| Err(MediaError::NoDevice("camera (thread died)".into())));
-            threads.push(camera);
-            if let Err(e) = opened {
-                let mut handle = SourceHandle { flags, threads };
-                handle.halt();
-                return Err(e);
-            }
-        }
-        Ok(SourceHandle { flags, threads })
+        let camera: Option<Box<dyn VideoSource>> =
+            if settings.call_type == peal_proto::wire::CallType::Video {
+                Some(Box::new(Camera::open(
+                    settings.camera,
+                    settings.width,
+                    settings.height,
+                )?))
+            } else {
+                None
+            };
+        SourceHandle::start(camera, Some(Box::new(mic)), settings, tx, stats)
     }
 
     pub fn request_keyframe(&self) {
