@@ -20,6 +20,12 @@ pkg-config --exists vpx 2>/dev/null || need_apt+=(libvpx-dev)
 pkg-config --exists alsa 2>/dev/null || need_apt+=(libasound2-dev)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 command -v turnserver >/dev/null || need_apt+=(coturn)
+# The desktop app: WebKitGTK for Tauri, GStreamer's VP8 for WebCodecs in the
+# page; Xvfb and WebKitWebDriver for its end-to-end tests.
+pkg-config --exists webkit2gtk-4.1 2>/dev/null || need_apt+=(libwebkit2gtk-4.1-dev)
+ls /usr/lib/*/gstreamer-1.0/libgstvpx.so >/dev/null 2>&1 || need_apt+=(gstreamer1.0-plugins-good)
+command -v Xvfb >/dev/null || need_apt+=(xvfb xauth)
+command -v WebKitWebDriver >/dev/null || need_apt+=(webkit2gtk-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "ensure-deps: installing ${need_apt[*]} with apt-get" >&2
   as_root apt-get update -q
@@ -40,4 +46,9 @@ if ! cargo fmt --version >/dev/null 2>&1 && command -v rustup >/dev/null; then
 fi
 if ! cargo clippy --version >/dev/null 2>&1 && command -v rustup >/dev/null; then
   rustup component add clippy
+fi
+# tauri-driver (the WebDriver bridge for the desktop app's end-to-end tests).
+if ! command -v tauri-driver >/dev/null && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+  echo "ensure-deps: installing tauri-driver with cargo" >&2
+  cargo install tauri-driver --locked --version 2.1.0
 fi

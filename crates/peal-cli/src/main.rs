@@ -662,48 +662,15 @@ async fn answer(
 /// Answers every call and echoes each caller's own media back, one call at a
 /// time (a second caller meanwhile hears busy from the server).
 async fn echo_bot(client: &PealClient, answer_after: u64) -> Result<(), Failure> {
-    let mut events = client.events();
-    loop {
-        let Some(call) = next_ring(&mut events).await? else {
-            return Ok(());
-        };
-        tokio::time::sleep(Duration::from_millis(answer_after)).await;
-        let accepted = match client.accept_call(&call.session_id).await {
-            Ok(c) if c.status.is_live() => c,
-            Ok(_) | Err(_) => continue,
-        };
-        let settings =
-            peal_media::SessionSettings::new(accepted.call_type, peal_media::Sources::Echo);
-        let session = match peal_media::join_session(client, &accepted, settings).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!(
-                    "{}",
-                    json!({"error": {"code": "media_unavailable", "message": e.to_string()}})
-                );
-                let _ = client.end_call(&call.session_id).await;
-                continue;
-            }
-        };
-        let Some(mut media_events) = session.events() else {
-            continue;
-        };
-        loop {
-            tokio::select! {
-                ev = media_events.recv() => match ev {
-                    Some(peal_media::MediaEvent::Ended { .. }) | None => break,
-                    Some(_) => {}
-                },
-                _ = tokio::signal::ctrl_c() => {
-                    let _ = session.end_call().await;
-                    return Ok(());
-                }
-            }
-        }
-        let st = session.stats();
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    peal_media::echo::serve_echo(client, Duration::from_millis(answer_after), stop, |r| {
         println!(
             "{}",
-            json!({"event": "echo_done", "session_id": call.session_id, "echoed_video_frames": st.received.video_frames, "echoed_audio_frames": st.received.audio_frames})
+            json!({"event": "echo_done", "session_id": r.session_id, "echoed_video_frames": r.video_frames, "echoed_audio_frames": r.audio_frames})
         );
-    }
+    })
+    .await;
+    Ok(())
 }

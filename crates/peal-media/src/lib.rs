@@ -6,6 +6,7 @@
 //!   connections for one call, negotiated over peal-server's event socket;
 //!   events, stats, decoded remote frames and audio; leave / end call.
 //! - [`assemble`]: VP8 frames from RTP packets, out on the marker bit.
+//! - [`echo`]: the echo bot (answers, sends each caller its own media back).
 //! - [`link`]: one peer connection (the only module that names webrtc-rs).
 //! - [`source`]: local media: the `VideoSource`/`AudioSource` traits and
 //!   their capture loops, one encode per medium shared by every link; Opus decoding.
@@ -17,6 +18,7 @@
 
 pub mod assemble;
 pub mod devices;
+pub mod echo;
 pub mod link;
 pub mod reconnect;
 pub mod session;

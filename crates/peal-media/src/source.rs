@@ -79,7 +79,12 @@ struct VideoOut {
     stats: Arc<Mutex<StatsInner>>,
     flags: Arc<Flags>,
     frame_every: Duration,
+    last_key: Option<Instant>,
 }
+
+/// A keyframe at least this often, so a receiver that lost one (or a
+/// renderer that skipped frames) recovers without asking.
+const KEYFRAME_EVERY: Duration = Duration::from_secs(3);
 
 impl VideoOut {
     fn new(
@@ -104,6 +109,7 @@ impl VideoOut {
             stats,
             flags,
             frame_every: Duration::from_secs(1) / fps,
+            last_key: None,
         })
     }
 
@@ -112,11 +118,15 @@ impl VideoOut {
         if !self.flags.video.load(Ordering::Relaxed) {
             return;
         }
-        let key = self.flags.keyframe.swap(false, Ordering::Relaxed);
+        let due = self.last_key.is_none_or(|t| t.elapsed() >= KEYFRAME_EVERY);
+        let key = self.flags.keyframe.swap(false, Ordering::Relaxed) || due;
         let Ok(frames) = self.enc.encode(i420, key) else {
             return;
         };
         for fr in frames {
+            if fr.keyframe {
+                self.last_key = Some(Instant::now());
+            }
             {
                 let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());
                 st.sent.video_frames += 1;
