@@ -43,7 +43,12 @@ impl Drop for Desktop {
 
 impl Desktop {
     fn start() -> Desktop {
-        let display = format!(":{}", 90 + free_port() % 500);
+        // A display number nobody holds (a stale lock makes Xvfb refuse).
+        let n = (0..200)
+            .map(|i| 90 + (u32::from(free_port()) + i) % 500)
+            .find(|n| !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists())
+            .expect("a free X display");
+        let display = format!(":{n}");
         let xvfb = Command::new("Xvfb")
             .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
             .stdin(Stdio::null())
@@ -51,7 +56,15 @@ impl Desktop {
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb (apt: xvfb) starts");
-        std::thread::sleep(Duration::from_millis(500));
+        let socket = format!("/tmp/.X11-unix/X{n}");
+        let start = Instant::now();
+        while !std::path::Path::new(&socket).exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "Xvfb {display} up"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let home = tempfile::tempdir().expect("home");
         let port = free_port();
         let cargo_bin = std::env::var("HOME")
@@ -97,6 +110,24 @@ impl Desktop {
 /// One WebDriver request over a fresh connection (`Connection: close`):
 /// the JSON answer's body.
 async fn webdriver(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
+    // An empty answer (the connection closed before one) is retried twice.
+    for _ in 0..2 {
+        if let Some(v) = webdriver_once(port, method, path, body).await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    webdriver_once(port, method, path, body)
+        .await
+        .unwrap_or_else(|| panic!("{method} {path}: empty answers"))
+}
+
+async fn webdriver_once(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Option<Value> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let req = format!(
@@ -114,6 +145,9 @@ async fn webdriver(port: u16, method: &str, path: &str, body: Option<&Value>) ->
         .await
         .unwrap_or_else(|_| panic!("{method} {path}: no answer in 60 s"))
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    if out.is_empty() {
+        return None;
+    }
     let text = String::from_utf8_lossy(&out);
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     // tauri-driver answers with a fixed length or chunked.
@@ -135,7 +169,7 @@ async fn webdriver(port: u16, method: &str, path: &str, body: Option<&Value>) ->
     } else {
         rest.to_owned()
     };
-    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text}"))
+    Some(serde_json::from_str(&json).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text}")))
 }
 
 /// A WebDriver session on the app.
