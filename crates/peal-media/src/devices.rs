@@ -43,11 +43,17 @@ fn audio_possible() -> Result<(), String> {
 /// Checks, without starting anything, that the devices a call needs can be
 /// opened: microphone and speaker, and a camera when `video`.
 pub fn check_devices(video: bool) -> Result<(), MediaError> {
+    check_capture(video, 0)?;
+    drop(Speaker::open()?);
+    Ok(())
+}
+
+/// Opens and closes the microphone, and camera `camera` when `video`.
+pub(crate) fn check_capture(video: bool, camera: usize) -> Result<(), MediaError> {
     audio_possible().map_err(|why| no_device("microphone", why))?;
     drop(Microphone::open()?);
-    drop(Speaker::open()?);
     if video {
-        drop(Camera::open(0, 640, 480)?);
+        drop(Camera::open(camera, 640, 480)?);
     }
     Ok(())
 }

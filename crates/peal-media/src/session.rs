@@ -253,8 +253,7 @@ pub async fn join_session(
     // A missing speaker, microphone or camera is said now, not when the call is answered.
     let speaker = match settings.sources {
         Sources::Devices => {
-            let probe = broadcast::channel(1).0;
-            drop(SourceHandle::devices(&settings, probe, Default::default())?);
+            crate::devices::check_capture(settings.call_type == CallType::Video, settings.camera)?;
             Some(crate::devices::Speaker::open()?)
         }
         Sources::Synthetic | Sources::None | Sources::Echo => None,
@@ -298,7 +297,6 @@ pub async fn join_session(
         epoch: Instant::now(),
         audio_muted: settings.start_audio_muted,
         video_enabled: !settings.start_video_off,
-        echo: settings.sources == Sources::Echo,
         settings,
         source: None,
         speaker,
@@ -446,7 +444,6 @@ struct Session {
     epoch: Instant,
     audio_muted: bool,
     video_enabled: bool,
-    echo: bool,
     settings: SessionSettings,
     source: Option<SourceHandle>,
     /// Where remote audio plays, with `Sources::Devices`.
@@ -890,7 +887,7 @@ impl Session {
             LinkEvent::Video { peer, data, at } => {
                 let uid = self.by_key.get(&peer)?.clone();
                 let p = self.peers.get_mut(&uid)?;
-                if self.echo {
+                if self.settings.sources == Sources::Echo {
                     let link = p.link.clone();
                     echo_back(&self.stats, &link, true, data, at).await;
                     return None;
@@ -929,7 +926,7 @@ impl Session {
             LinkEvent::Audio { peer, data, at } => {
                 let uid = self.by_key.get(&peer)?.clone();
                 let p = self.peers.get_mut(&uid)?;
-                if self.echo {
+                if self.settings.sources == Sources::Echo {
                     let link = p.link.clone();
                     echo_back(&self.stats, &link, false, data, at).await;
                     return None;
