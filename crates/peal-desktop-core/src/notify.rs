@@ -1,0 +1,184 @@
+//! Native notifications: an incoming call with **Accept** and **Decline**,
+//! and "Missed call from X" with **Call back**, through notify-rust (the
+//! freedesktop D-Bus interface on Linux). No notification daemon is an
+//! error the app shows once; the incoming window and the ringtone still work.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use peal_proto::wire::{CallInfo, CallType, ReceiverType};
+use peal_proto::SessionId;
+
+/// What the user chose on a notification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Accept,
+    Decline,
+    /// On a missed-call notification.
+    CallBack,
+    /// Clicked the notification itself: bring the app forward.
+    Show,
+    /// Closed without choosing (or closed by us).
+    Dismissed,
+}
+
+impl Action {
+    fn from_response(r: &notify_rust::NotificationResponse) -> Action {
+        match r {
+            notify_rust::NotificationResponse::Default => Action::Show,
+            notify_rust::NotificationResponse::Action(key) => Action::from_key(key),
+            notify_rust::NotificationResponse::Reply(_)
+            | notify_rust::NotificationResponse::Closed(_) => Action::Dismissed,
+        }
+    }
+
+    /// The action key a notification daemon sends back.
+    pub fn from_key(key: &str) -> Action {
+        match key {
+            "accept" => Action::Accept,
+            "decline" => Action::Decline,
+            "call_back" => Action::CallBack,
+            "default" => Action::Show,
+            _ => Action::Dismissed,
+        }
+    }
+}
+
+/// The actions of the incoming-call notification: (key, label).
+pub const INCOMING_ACTIONS: &[(&str, &str)] = &[
+    ("default", "Show"),
+    ("accept", "Accept"),
+    ("decline", "Decline"),
+];
+pub const MISSED_ACTIONS: &[(&str, &str)] = &[("default", "Show"), ("call_back", "Call back")];
+
+#[derive(Debug, thiserror::Error)]
+#[error("notifications are unavailable ({0})")]
+pub struct NotifyError(pub String);
+
+fn kind(call: &CallInfo) -> &'static str {
+    match call.call_type {
+        CallType::Audio => "audio",
+        CallType::Video => "video",
+    }
+}
+
+/// Summary and body of the incoming-call notification.
+pub fn incoming_text(call: &CallInfo) -> (String, String) {
+    let who = &call.initiator.name;
+    let body = match call.receiver_type {
+        ReceiverType::User => format!("{who} is calling you"),
+        ReceiverType::Group => format!("{who} is calling {}", call.receiver.name()),
+    };
+    (format!("Incoming {} call", kind(call)), body)
+}
+
+/// Summary and body of the missed-call notification.
+pub fn missed_text(call: &CallInfo) -> (String, String) {
+    let who = &call.initiator.name;
+    let body = match call.receiver_type {
+        ReceiverType::User => format!("{} call from {who}", capital(kind(call))),
+        ReceiverType::Group => format!("{who} called {}", call.receiver.name()),
+    };
+    (format!("Missed call from {who}"), body)
+}
+
+fn capital(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+type Handle = Arc<notify_rust::NotificationHandle>;
+
+/// Shows notifications and remembers the incoming ones, to close them.
+#[derive(Default)]
+pub struct Notifier {
+    shown: Mutex<HashMap<SessionId, Handle>>,
+}
+
+impl Notifier {
+    pub fn new() -> Notifier {
+        Notifier::default()
+    }
+
+    /// Shows "Incoming call" with Accept / Decline; `on_action` hears the choice.
+    pub async fn incoming(
+        &self,
+        call: &CallInfo,
+        on_action: impl FnOnce(Action) + Send + 'static,
+    ) -> Result<(), NotifyError> {
+        let (summary, body) = incoming_text(call);
+        let handle = show(&summary, &body, INCOMING_ACTIONS, true, on_action).await?;
+        if let Ok(mut m) = self.shown.lock() {
+            m.insert(call.session_id.clone(), handle);
+        }
+        Ok(())
+    }
+
+    /// Closes the incoming notification of `id`, if one shows.
+    pub async fn close(&self, id: &SessionId) {
+        let handle = self.shown.lock().ok().and_then(|mut m| m.remove(id));
+        if let Some(h) = handle {
+            h.close_async().await;
+        }
+    }
+
+    /// Shows "Missed call from X" with Call back.
+    pub async fn missed(
+        &self,
+        call: &CallInfo,
+        on_action: impl FnOnce(Action) + Send + 'static,
+    ) -> Result<(), NotifyError> {
+        let (summary, body) = missed_text(call);
+        show(&summary, &body, MISSED_ACTIONS, false, on_action)
+            .await
+            .map(drop)
+    }
+}
+
+async fn show(
+    summary: &str,
+    body: &str,
+    actions: &[(&str, &str)],
+    ringing: bool,
+    on_action: impl FnOnce(Action) + Send + 'static,
+) -> Result<Handle, NotifyError> {
+    use notify_rust::{Hint, Notification, Timeout, Urgency};
+    let mut n = Notification::new();
+    n.appname("Peal")
+        .summary(summary)
+        .body(body)
+        .icon("call-start");
+    for (key, label) in actions {
+        n.action(key, label);
+    }
+    if ringing {
+        // The freedesktop categories for calls; resident and never timing
+        // out, so it stays until the call is answered or over.
+        n.hint(Hint::Category("call.incoming".to_owned()))
+            .hint(Hint::Resident(true))
+            .urgency(Urgency::Critical)
+            .timeout(Timeout::Never);
+    } else {
+        n.hint(Hint::Category("call.unanswered".to_owned()));
+    }
+    let handle = Arc::new(
+        n.show_async()
+            .await
+            .map_err(|e| NotifyError(e.to_string()))?,
+    );
+    let waiting = handle.clone();
+    tokio::spawn(async move {
+        let mut on_action = Some(on_action);
+        waiting
+            .wait_for_action_async(|r: &notify_rust::NotificationResponse| {
+                if let Some(f) = on_action.take() {
+                    f(Action::from_response(r));
+                }
+            })
+            .await;
+    });
+    Ok(handle)
+}

@@ -1,0 +1,133 @@
+//! The user's choices, kept as one JSON file in the app's config directory.
+//! A missing or unreadable file means the defaults (and says why in the log);
+//! a value out of range is clamped, never trusted.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::tones::{self, Tone, ToneError};
+
+/// Which ringtone: a built-in one by id, or a file of the user's own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Ringtone {
+    Builtin { id: String },
+    File { path: PathBuf },
+}
+
+impl Default for Ringtone {
+    fn default() -> Self {
+        Ringtone::Builtin {
+            id: "classic".to_owned(),
+        }
+    }
+}
+
+impl Ringtone {
+    /// Its samples: a file that can't be played is an error (the caller
+    /// falls back to the default ringtone and says so).
+    pub fn tone(&self) -> Result<Tone, ToneError> {
+        match self {
+            Ringtone::Builtin { id } => Ok(tones::ringtone(id)
+                .or_else(|| tones::ringtone("classic"))
+                .unwrap_or_else(tones::ringback)),
+            Ringtone::File { path } => tones::from_file(path),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub ringtone: Ringtone,
+    /// 0..=100.
+    pub ringtone_volume: u8,
+    /// Incoming calls are declined as busy and counted as missed.
+    pub do_not_disturb: bool,
+    /// Index of the camera among the capture devices.
+    pub camera: usize,
+    /// The server last signed in to (`None`: this computer).
+    pub server: Option<String>,
+    pub user: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            ringtone: Ringtone::default(),
+            ringtone_volume: 80,
+            do_not_disturb: false,
+            camera: 0,
+            server: None,
+            user: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("can't save settings to {0}: {1}")]
+    Write(String, std::io::Error),
+}
+
+impl Settings {
+    /// Reads `path`; the defaults when it is missing or unreadable.
+    pub fn load(path: &Path) -> Settings {
+        let mut s = match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str::<Settings>(&text).unwrap_or_else(|e| {
+                tracing::warn!(path = %path.display(), error = %e, "settings unreadable; using defaults");
+                Settings::default()
+            }),
+            Err(_) => Settings::default(),
+        };
+        s.ringtone_volume = s.ringtone_volume.min(100);
+        s
+    }
+
+    /// Writes `path` whole (a temporary file renamed over it, so a crash
+    /// never leaves half a file).
+    pub fn save(&self, path: &Path) -> Result<(), SettingsError> {
+        let err = |e| SettingsError::Write(path.display().to_string(), e);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        std::fs::write(&tmp, text).map_err(err)?;
+        std::fs::rename(&tmp, path).map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_survive_a_restart_and_bad_files_mean_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("peal/settings.json");
+        assert_eq!(Settings::load(&p), Settings::default());
+        let s = Settings {
+            ringtone: Ringtone::Builtin { id: "chime".into() },
+            ringtone_volume: 35,
+            do_not_disturb: true,
+            ..Settings::default()
+        };
+        s.save(&p).unwrap();
+        assert_eq!(Settings::load(&p), s);
+        std::fs::write(&p, "{not json").unwrap();
+        assert_eq!(Settings::load(&p), Settings::default());
+        std::fs::write(&p, r#"{"ringtone_volume": 250}"#).unwrap();
+        assert_eq!(Settings::load(&p).ringtone_volume, 100, "clamped");
+    }
+
+    #[test]
+    fn an_unknown_builtin_ringtone_falls_back_to_classic() {
+        let t = Ringtone::Builtin { id: "gone".into() }.tone().unwrap();
+        assert_eq!(
+            t.samples.len(),
+            tones::ringtone("classic").unwrap().samples.len()
+        );
+    }
+}
