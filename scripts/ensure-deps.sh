@@ -26,6 +26,12 @@ pkg-config --exists webkit2gtk-4.1 2>/dev/null || need_apt+=(libwebkit2gtk-4.1-d
 ls /usr/lib/*/gstreamer-1.0/libgstvpx.so >/dev/null 2>&1 || need_apt+=(gstreamer1.0-plugins-good)
 command -v Xvfb >/dev/null || need_apt+=(xvfb xauth)
 command -v WebKitWebDriver >/dev/null || need_apt+=(webkit2gtk-driver)
+# The tray icon (loaded at run time), a session bus for notifications and the
+# single-instance check, and the end-to-end tests' screenshots and window list.
+pkg-config --exists ayatana-appindicator3-0.1 2>/dev/null || need_apt+=(libayatana-appindicator3-dev)
+command -v dbus-daemon >/dev/null || need_apt+=(dbus-daemon)
+command -v xwd >/dev/null || need_apt+=(x11-apps)
+command -v xwininfo >/dev/null || need_apt+=(x11-utils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "ensure-deps: installing ${need_apt[*]} with apt-get" >&2
   as_root apt-get update -q

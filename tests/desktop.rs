@@ -1,11 +1,21 @@
 //! The desktop app end to end: the real debug build of `peal-desktop` in a
 //! real WebKit window under Xvfb, driven through tauri-driver and
-//! WebKitWebDriver (a few WebDriver calls over reqwest, no extra runtime).
-//! Screenshots are saved under `target/e2e/` as artifacts.
+//! WebKitWebDriver, against a real peal-server (in this process, real
+//! sockets, a real SQLite file, the system clock), with the real `peal` CLI
+//! as the other party.
+//!
+//! What this machine lacks is stood in for, and named so: the sound card is
+//! an ALSA `file` device (the app's output is captured to a file and its
+//! pitch checked), and the notification daemon is [`notifications`], a
+//! stand-in that speaks the freedesktop interface on a private D-Bus session
+//! (`dbus-daemon`), records what the app shows and clicks its buttons.
+//! Screenshots of the whole X screen are saved under `target/e2e/`.
 
+use peal_desktop_core::tones::power_at;
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn bin(name: &str) -> PathBuf {
@@ -17,6 +27,12 @@ fn bin(name: &str) -> PathBuf {
     p.join(name)
 }
 
+fn artifacts() -> PathBuf {
+    let dir = bin("").join("../e2e");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -24,29 +40,244 @@ fn free_port() -> u16 {
         .expect("port")
 }
 
-/// Xvfb and tauri-driver, killed on drop.
+/// A peal-server with the system clock (so calls have real durations) and
+/// the users alice and bob (password `peal`).
+struct Server {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let dir = tempfile::tempdir().expect("dir");
+        let server = peal_server::Server::open(
+            peal_server::Config::new(dir.path().to_path_buf()),
+            Arc::new(peal_server::clock::SystemClock),
+        )
+        .await
+        .expect("server");
+        for (uid, name) in [("alice", "Alice"), ("bob", "Bob")] {
+            server.add_user(uid, name, "peal").await.expect("user");
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.run(listener, async move {
+            let _ = rx.await;
+        }));
+        Server {
+            url,
+            stop: Some(tx),
+            _dir: dir,
+        }
+    }
+
+    /// `peal --user alice ARGS...`: its stdout lines are read by [`Cli::finish`].
+    fn alice(&self, args: &[&str]) -> Cli {
+        let child = Command::new(bin("peal"))
+            .args([
+                "--server",
+                &self.url,
+                "--user",
+                "alice",
+                "--password",
+                "peal",
+            ])
+            .args(args)
+            .env("PEAL_MEDIA_BIND", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("peal CLI starts");
+        Cli { child }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+struct Cli {
+    child: Child,
+}
+
+impl Cli {
+    /// Waits for the CLI to exit; its JSON lines.
+    fn finish(mut self) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "peal CLI exits");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut out = String::new();
+        if let Some(mut o) = self.child.stdout.take() {
+            use std::io::Read;
+            let _ = o.read_to_string(&mut out);
+        }
+        out.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// The stand-in notification daemon: the freedesktop `Notifications`
+/// interface on the private session bus; it records each notification and
+/// can invoke its actions the way a daemon does when a button is clicked.
+mod notifications {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    #[derive(Clone, Debug)]
+    pub struct Shown {
+        pub id: u32,
+        pub summary: String,
+        pub body: String,
+        pub actions: Vec<String>,
+        pub closed: bool,
+    }
+
+    #[derive(Clone, Default)]
+    pub struct Daemon {
+        pub shown: Arc<Mutex<Vec<Shown>>>,
+        conn: Arc<OnceLock<zbus::Connection>>,
+    }
+
+    const PATH: &str = "/org/freedesktop/Notifications";
+    const IFACE: &str = "org.freedesktop.Notifications";
+
+    struct Server(Daemon);
+
+    #[zbus::interface(name = "org.freedesktop.Notifications")]
+    impl Server {
+        #[allow(clippy::too_many_arguments)]
+        fn notify(
+            &self,
+            _app_name: String,
+            _replaces_id: u32,
+            _app_icon: String,
+            summary: String,
+            body: String,
+            actions: Vec<String>,
+            _hints: HashMap<String, zbus::OwnedVariant>,
+            _expire_timeout: i32,
+        ) -> u32 {
+            let mut shown = self.0.shown.lock().unwrap();
+            let id = shown.len() as u32 + 1;
+            shown.push(Shown {
+                id,
+                summary,
+                body,
+                actions,
+                closed: false,
+            });
+            id
+        }
+
+        async fn close_notification(&self, id: u32) {
+            if let Some(n) = self.0.shown.lock().unwrap().iter_mut().find(|n| n.id == id) {
+                n.closed = true;
+            }
+            if let Some(c) = self.0.conn.get() {
+                let _ = c
+                    .emit_signal(None::<&str>, PATH, IFACE, "NotificationClosed", &(id, 3u32))
+                    .await;
+            }
+        }
+
+        fn get_capabilities(&self) -> Vec<String> {
+            vec!["actions".into(), "body".into()]
+        }
+
+        fn get_server_information(&self) -> (String, String, String, String) {
+            (
+                "peal-test-daemon".into(),
+                "peal".into(),
+                "1".into(),
+                "1.2".into(),
+            )
+        }
+    }
+
+    impl Daemon {
+        pub async fn start(bus: &str) -> Daemon {
+            let d = Daemon::default();
+            let conn = zbus::connection::Builder::address(bus)
+                .name(IFACE)
+                .serve_at(PATH, Server(d.clone()))
+                .build()
+                .await
+                .expect("the stand-in daemon is on the bus");
+            let _ = d.conn.set(conn);
+            d
+        }
+
+        pub fn all(&self) -> Vec<Shown> {
+            self.shown.lock().unwrap().clone()
+        }
+
+        /// Clicks the button `key` on notification `id`.
+        pub async fn invoke(&self, id: u32, key: &str) {
+            let conn = self.conn.get().expect("connected");
+            conn.emit_signal(None::<&str>, PATH, IFACE, "ActionInvoked", &(id, key))
+                .await
+                .expect("ActionInvoked sent");
+        }
+    }
+}
+
+/// Xvfb, a private D-Bus session, the stand-in notification daemon, an ALSA
+/// output captured to a file, and tauri-driver; all stopped on drop.
 struct Desktop {
     xvfb: Child,
+    dbus: Child,
     driver: Child,
     port: u16,
+    display: String,
+    capture: PathBuf,
+    notifications: notifications::Daemon,
     _home: tempfile::TempDir,
 }
 
 impl Drop for Desktop {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-        let _ = self.xvfb.kill();
-        let _ = self.xvfb.wait();
+        for c in [&mut self.driver, &mut self.dbus, &mut self.xvfb] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < Duration::from_secs(secs), "{what}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 impl Desktop {
-    fn start() -> Desktop {
+    async fn start() -> Desktop {
         // A display number nobody holds (a stale lock makes Xvfb refuse).
         let n = (0..200)
             .map(|i| 90 + (u32::from(free_port()) + i) % 500)
-            .find(|n| !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists())
+            .find(|n| !Path::new(&format!("/tmp/.X{n}-lock")).exists())
             .expect("a free X display");
         let display = format!(":{n}");
         let xvfb = Command::new("Xvfb")
@@ -57,15 +288,38 @@ impl Desktop {
             .spawn()
             .expect("Xvfb (apt: xvfb) starts");
         let socket = format!("/tmp/.X11-unix/X{n}");
-        let start = Instant::now();
-        while !std::path::Path::new(&socket).exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "Xvfb {display} up"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for("Xvfb up", 10, || Path::new(&socket).exists());
+
         let home = tempfile::tempdir().expect("home");
+        // A private session bus: nothing reaches a developer's desktop.
+        let bus_path = home.path().join("bus");
+        let bus = format!("unix:path={}", bus_path.display());
+        let dbus = Command::new("dbus-daemon")
+            .args([
+                "--session",
+                "--nofork",
+                "--nopidfile",
+                &format!("--address={bus}"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon starts");
+        wait_for("the session bus", 10, || bus_path.exists());
+        let notifications = notifications::Daemon::start(&bus).await;
+
+        // The sound card: ALSA's default device writes what it plays to a file.
+        let capture = home.path().join("speaker.raw");
+        std::fs::write(
+            home.path().join(".asoundrc"),
+            format!(
+                "pcm.!default {{ type file slave.pcm \"nullsink\" file \"{}\" format \"raw\" }}\npcm.nullsink {{ type null }}\n",
+                capture.display()
+            ),
+        )
+        .expect("asoundrc");
+
         let port = free_port();
         let cargo_bin = std::env::var("HOME")
             .map(|h| format!("{h}/.cargo/bin"))
@@ -80,31 +334,134 @@ impl Desktop {
             ])
             .env("DISPLAY", &display)
             .env("PATH", &path)
-            // The app's data (its embedded server) stays in this test's directory.
-            .env("XDG_DATA_HOME", home.path())
-            .env("XDG_CONFIG_HOME", home.path())
+            .env("HOME", home.path())
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+            // The app's data (its embedded server, settings) stays here.
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_RUNTIME_DIR", home.path())
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("PEAL_MEDIA_BIND", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             // tauri-driver lives in ~/.cargo/bin (make test installs it).
             .unwrap_or_else(|e| panic!("tauri-driver starts: {e}"));
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "tauri-driver listening"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for("tauri-driver listening", 10, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
         Desktop {
             xvfb,
+            dbus,
             driver,
             port,
+            display,
+            capture,
+            notifications,
             _home: home,
         }
     }
+
+    /// The X screen as target/e2e/NAME.png (WebKitWebDriver's own
+    /// screenshot command hangs under Xvfb here), with the window list
+    /// beside it; its pixels. A window with a 32-bit visual (the incoming
+    /// window) shows black in a root capture without a compositor: see
+    /// [`Desktop::window_shot`].
+    fn screenshot(&self, name: &str) -> Vec<u8> {
+        let _ = std::fs::write(
+            artifacts().join(format!("{name}.windows.txt")),
+            self.window_titles(),
+        );
+        self.xwd(&["-root"], name)
+    }
+
+    /// One window, by its title, as target/e2e/NAME.png; its pixels.
+    fn window_shot(&self, title: &str, name: &str) -> Vec<u8> {
+        self.xwd(&["-name", title], name)
+    }
+
+    fn xwd(&self, which: &[&str], name: &str) -> Vec<u8> {
+        let out = Command::new("xwd")
+            .args(which)
+            .args(["-silent", "-display", &self.display])
+            .output()
+            .expect("xwd (apt: x11-apps) runs");
+        let (w, h, rgb) = xwd_to_rgb(&out.stdout).unwrap_or_else(|| {
+            panic!(
+                "an XWD image of {which:?}: {} bytes, {}",
+                out.stdout.len(),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let file = std::fs::File::create(artifacts().join(format!("{name}.png"))).expect("png");
+        let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        if let Ok(mut wr) = enc.write_header() {
+            let _ = wr.write_image_data(&rgb);
+        }
+        rgb
+    }
+
+    /// Window titles on the X screen (the incoming window is a real X window).
+    fn window_titles(&self) -> String {
+        Command::new("xwininfo")
+            .args(["-root", "-tree", "-display", &self.display])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// What the app has played so far, as mono f32 (the device's channels averaged).
+    fn played(&self) -> (Vec<f32>, u32) {
+        let bytes = std::fs::read(&self.capture).unwrap_or_default();
+        // cpal opens ALSA's default as 2 channels of f32 at 48 kHz here.
+        let stereo: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let mono = stereo
+            .chunks_exact(2)
+            .map(|c| (c[0] + c[1]) / 2.0)
+            .collect();
+        (mono, 48_000)
+    }
+}
+
+/// Decodes an XWD (X window dump, 24/32-bit TrueColor) to RGB8.
+fn xwd_to_rgb(x: &[u8]) -> Option<(u32, u32, Vec<u8>)> {
+    let be = |i: usize| -> Option<u32> {
+        x.get(i * 4..i * 4 + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let header = be(0)? as usize;
+    let (w, h) = (be(4)?, be(5)?);
+    let byte_order = be(7)?;
+    let line = be(12)? as usize;
+    let ncolors = be(19)? as usize;
+    // Xvfb's 24-bit screen: 3 bytes a pixel, each line padded.
+    let px = match be(11)? {
+        24 => 3,
+        32 => 4,
+        _ => return None,
+    };
+    let data = x.get(header + ncolors * 12..)?;
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h as usize {
+        for xx in 0..w as usize {
+            let p = data.get(y * line + xx * px..y * line + xx * px + px)?;
+            let mut b = [0u8; 4];
+            b[..px].copy_from_slice(p);
+            let v = if byte_order == 0 {
+                u32::from_le_bytes(b)
+            } else {
+                u32::from_be_bytes(b) >> (8 * (4 - px))
+            };
+            rgb.extend_from_slice(&[(v >> 16) as u8, (v >> 8) as u8, v as u8]);
+        }
+    }
+    Some((w, h, rgb))
 }
 
 /// One WebDriver request over a fresh connection (`Connection: close`):
@@ -205,9 +562,19 @@ impl App {
         .await
     }
 
-    /// Runs `script` in the page (its `return` value back).
+    /// Runs `script` in the current window's page (its `return` value back).
     async fn js(&self, script: &str) -> Value {
         self.post("/execute/sync", json!({"script": script, "args": []}))
+            .await["value"]
+            .clone()
+    }
+
+    /// Calls an app command from the page; its answer.
+    async fn invoke(&self, cmd: &str) -> Value {
+        let script = format!(
+            "const done = arguments[0]; window.__TAURI__.core.invoke({cmd:?}).then(done, (e) => done({{error: e}}));"
+        );
+        self.post("/execute/async", json!({"script": script, "args": []}))
             .await["value"]
             .clone()
     }
@@ -221,7 +588,7 @@ impl App {
                 return v;
             }
             if start.elapsed() > Duration::from_secs(30) {
-                self.screenshot(&format!("timeout-{}", what.replace(' ', "-")))
+                self.save_html(&format!("timeout-{}", what.replace(' ', "-")))
                     .await;
                 panic!("{what}: not within 30 s");
             }
@@ -229,43 +596,115 @@ impl App {
         }
     }
 
+    async fn visible(&self, what: &str, id: &str) {
+        self.until(
+            what,
+            &format!("const e = document.getElementById({id:?}); return !!e && !e.hidden;"),
+        )
+        .await;
+    }
+
     async fn click(&self, css: &str) {
         let script = format!("document.querySelector({css:?}).click(); return true;");
         self.js(&script).await;
     }
 
-    /// Saves what the page shows to target/e2e/NAME.html (WebKitWebDriver's
-    /// screenshot command hangs under Xvfb here; the call's video is saved
-    /// as PNG from its canvas instead).
-    async fn screenshot(&self, name: &str) {
+    /// Saves the page's HTML to target/e2e/NAME.html.
+    async fn save_html(&self, name: &str) {
         let html = self.js("return document.documentElement.outerHTML;").await;
-        let dir = bin("").join("../e2e");
-        let _ = std::fs::create_dir_all(&dir);
         let _ = std::fs::write(
-            dir.join(format!("{name}.html")),
+            artifacts().join(format!("{name}.html")),
             html.as_str().unwrap_or_default(),
         );
     }
 
-    /// Saves the call canvas as target/e2e/NAME.png.
-    async fn save_canvas(&self, name: &str) {
-        use base64::Engine;
-        let url = self.canvas().await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(url.trim_start_matches("data:image/png;base64,"))
-            .unwrap_or_default();
-        let dir = bin("").join("../e2e");
-        let _ = std::fs::create_dir_all(&dir);
-        let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+    async fn windows(&self) -> Vec<String> {
+        let r = webdriver(
+            self.port,
+            "GET",
+            &format!("{}/window/handles", self.base),
+            None,
+        )
+        .await;
+        r["value"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
-    /// The call canvas's pixels as a data URL (changes when video moves).
-    async fn canvas(&self) -> String {
-        self.js("return document.getElementById('remote').toDataURL('image/png');")
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+    async fn current_window(&self) -> String {
+        let r = webdriver(self.port, "GET", &format!("{}/window", self.base), None).await;
+        r["value"].as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn switch_to(&self, handle: &str) {
+        self.post("/window", json!({"handle": handle})).await;
+    }
+
+    /// Switches to the window whose page is `file` (e.g. "incoming.html").
+    async fn switch_to_page(&self, file: &str) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(15) {
+            for h in self.windows().await {
+                self.switch_to(&h).await;
+                let href = self.js("return location.pathname;").await;
+                if href.as_str().is_some_and(|p| p.ends_with(file)) {
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        false
+    }
+
+    /// Signs in to `server` as bob through the sign-in form.
+    async fn sign_in_as_bob(&self, server: &Server) {
+        self.visible("the sign-in screen", "signin").await;
+        let script = format!(
+            "document.getElementById('server').value = {:?}; document.getElementById('uid').value = 'bob'; document.getElementById('password').value = 'peal'; document.getElementById('signin-button').click(); return true;",
+            server.url
+        );
+        self.js(&script).await;
+        self.until(
+            "Alice among the contacts",
+            "return document.querySelector('li.contact[data-uid=alice]') !== null;",
+        )
+        .await;
+    }
+
+    /// The canvas pixels of the first remote tile, once something is drawn.
+    async fn drawn_video(&self) -> String {
+        let start = Instant::now();
+        loop {
+            let v = self
+                .js("const c = document.querySelector('#tiles canvas'); if (!c) return ''; const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; for (let i = 0; i < d.length; i += 4) { if (d[i] > 0 || d[i+1] > 0 || d[i+2] > 0) return c.toDataURL('image/png'); } return '';")
+                .await;
+            if let Some(s) = v.as_str().filter(|s| !s.is_empty()) {
+                return s.to_owned();
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let why = self
+                    .js("return JSON.stringify({video: window.pealVideo, webcodecs: typeof VideoDecoder, notice: document.getElementById('notice').textContent});")
+                    .await;
+                panic!("no video drawn: {why}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn history_row(&self) -> String {
+        self.until(
+            "the call in history",
+            "const li = document.querySelector('#history li'); return li && li.textContent;",
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
     }
 
     async fn quit(&self) {
@@ -273,36 +712,268 @@ impl App {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_this_computer_we_call_echo_and_see_ourselves_then_history_shows_the_call() {
-    let desktop = Desktop::start();
+/// Waits for the incoming window (a real X window, titled "Alice is calling").
+fn incoming_window_shown(d: &Desktop) {
+    wait_for("the incoming window on screen", 15, || {
+        d.window_titles().contains("Alice is calling")
+    });
+}
+
+fn incoming_window_closed(d: &Desktop) {
+    wait_for("the incoming window closes", 10, || {
+        !d.window_titles().contains("Alice is calling")
+    });
+}
+
+/// A server, the desktop, and the app signed in to it as bob.
+async fn bob_signed_in() -> (Server, Desktop, App) {
+    let server = Server::start().await;
+    let desktop = Desktop::start().await;
     let app = App::launch(&desktop).await;
+    app.sign_in_as_bob(&server).await;
+    (server, desktop, app)
+}
+
+/// The ringtone (classic: 400 + 450 Hz) is what the app played.
+fn assert_ringtone_played(d: &Desktop) {
+    wait_for("the ringtone reaches the sound device", 15, || {
+        d.played().0.len() > 48_000
+    });
+    let (pcm, rate) = d.played();
+    let first = &pcm[..pcm.len().min(rate as usize * 3)];
+    let peak = first.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(peak > 0.1, "the ringtone is audible: peak {peak}");
+    let burst = &first[..(rate as usize * 2 / 5).min(first.len())];
+    let ring = power_at(burst, rate, 400.0) + power_at(burst, rate, 450.0);
+    let other = power_at(burst, rate, 1000.0) + power_at(burst, rate, 300.0);
+    assert!(
+        ring > 50.0 * other,
+        "the classic ringtone's pitch: {ring} vs {other}"
+    );
+}
+
+async fn diag(app: &App) -> Value {
+    app.invoke("diagnostics").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_rings_us_we_hear_it_accept_in_the_incoming_window_see_video_and_history_shows_the_call(
+) {
+    let (server, desktop, app) = bob_signed_in().await;
+    let main = app.current_window().await;
+    desktop.screenshot("ring-01-contacts");
+
+    let cli = server.alice(&[
+        "call",
+        "bob",
+        "--media",
+        "synthetic",
+        "--hangup-after",
+        "5000",
+    ]);
+    incoming_window_shown(&desktop);
+    assert_ringtone_played(&desktop);
+    let d = diag(&app).await;
+    assert_eq!(d["sound"], "ringtone", "{d}");
+    let n = desktop.notifications.all();
+    let ring = n.first().expect("a notification");
+    assert_eq!(ring.summary, "Incoming video call");
+    assert_eq!(ring.body, "Alice is calling you");
+    assert!(
+        ring.actions.windows(2).any(|a| a == ["accept", "Accept"])
+            && ring.actions.windows(2).any(|a| a == ["decline", "Decline"]),
+        "{:?}",
+        ring.actions
+    );
+
+    // Accept in the incoming window itself.
+    assert!(
+        app.switch_to_page("incoming.html").await,
+        "the incoming window is a page of its own"
+    );
+    let who = app
+        .until(
+            "the caller's name",
+            "return document.getElementById('who').textContent;",
+        )
+        .await;
+    assert_eq!(who, "Alice");
+    desktop.screenshot("ring-02-main-while-ringing");
+    let shot = desktop.window_shot("Alice is calling", "ring-02-incoming-window");
+    assert!(
+        shot.chunks(3).any(|p| p[0] > 60 || p[1] > 60 || p[2] > 60),
+        "the incoming window is painted"
+    );
+    app.click("#accept").await;
+    app.switch_to(&main).await;
+    app.visible("the call window", "call").await;
+    incoming_window_closed(&desktop);
+    let d = diag(&app).await;
+    assert_eq!(d["sound"], Value::Null, "ringing stopped: {d}");
+    assert!(
+        desktop.notifications.all()[0].closed,
+        "the notification is withdrawn"
+    );
+    let first = app.drawn_video().await;
+    let shot1 = desktop.screenshot("ring-03-call");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let second = app.drawn_video().await;
+    let shot2 = desktop.screenshot("ring-04-call-later");
+    assert_ne!(first, second, "the remote video moves");
+    assert_ne!(shot1, shot2, "and so does the screen");
+
+    // Alice hangs up after 5 s.
+    let lines = cli.finish();
+    assert!(
+        lines.iter().any(|l| l["event"] == "outgoing_call_accepted"),
+        "{lines:?}"
+    );
     app.until(
-        "the sign-in screen",
-        "return !document.getElementById('signin').hidden;",
+        "home after the caller hung up",
+        "return document.getElementById('call').hidden;",
     )
     .await;
-    app.screenshot("01-signin").await;
+    let row = app.history_row().await;
+    assert!(row.contains("Alice") && row.contains("ended"), "{row}");
+    assert!(
+        row.contains("0:04") || row.contains("0:05") || row.contains("0:06"),
+        "the call's duration: {row}"
+    );
+    desktop.screenshot("ring-05-history");
+    let ms = diag(&app).await["event_to_ringtone_ms"].clone();
+    println!("event_to_ringtone_ms {ms}");
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn we_decline_and_the_caller_hears_rejected_and_the_ringing_stops() {
+    let (server, desktop, app) = bob_signed_in().await;
+    let cli = server.alice(&["call", "bob"]);
+    app.visible("the incoming screen", "incoming").await;
+    incoming_window_shown(&desktop);
+    desktop.screenshot("decline-01-ringing");
+    app.click("#decline").await;
+    let lines = cli.finish();
+    let rejected = lines
+        .iter()
+        .find(|l| l["event"] == "outgoing_call_rejected")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(rejected["call"]["status"], "rejected");
+    incoming_window_closed(&desktop);
+    assert_eq!(diag(&app).await["sound"], Value::Null);
+    let row = app.history_row().await;
+    assert!(row.contains("Alice") && row.contains("declined"), "{row}");
+    desktop.screenshot("decline-02-history");
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_caller_cancels_the_window_closes_and_history_says_missed_in_red() {
+    let (server, desktop, app) = bob_signed_in().await;
+    let cli = server.alice(&["call", "bob", "--cancel-after", "2500"]);
+    incoming_window_shown(&desktop);
+    desktop.screenshot("missed-01-ringing");
+    let lines = cli.finish();
+    assert!(
+        lines.iter().any(|l| l["call"]["status"] == "cancelled"),
+        "{lines:?}"
+    );
+    incoming_window_closed(&desktop);
+    app.until(
+        "home, with the missed call said",
+        "return document.getElementById('incoming').hidden && document.getElementById('notice').textContent.includes('Missed call from Alice');",
+    )
+    .await;
+    let row = app.history_row().await;
+    assert!(row.contains("Alice") && row.contains("missed"), "{row}");
+    let red = app
+        .js("return getComputedStyle(document.querySelector('#history li.missed')).color;")
+        .await;
+    assert_eq!(red, "rgb(192, 57, 43)", "missed calls are red");
+    wait_for("a missed-call notification", 10, || {
+        desktop
+            .notifications
+            .all()
+            .iter()
+            .any(|n| n.summary == "Missed call from Alice")
+    });
+    let missed = desktop.notifications.all();
+    let missed = missed
+        .iter()
+        .find(|n| n.summary == "Missed call from Alice")
+        .unwrap();
+    assert!(
+        missed.actions.iter().any(|a| a == "call_back"),
+        "{:?}",
+        missed.actions
+    );
+    assert!(
+        desktop.notifications.all()[0].closed,
+        "the ringing one is withdrawn"
+    );
+    assert_eq!(diag(&app).await["sound"], Value::Null);
+    desktop.screenshot("missed-02-history");
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_from_the_notification_joins_the_call_and_opens_the_call_window() {
+    let (server, desktop, app) = bob_signed_in().await;
+    let cli = server.alice(&[
+        "call",
+        "bob",
+        "--media",
+        "synthetic",
+        "--hangup-after",
+        "3000",
+    ]);
+    wait_for("the incoming notification", 15, || {
+        !desktop.notifications.all().is_empty()
+    });
+    let id = desktop.notifications.all()[0].id;
+    // The way a daemon answers a click on Accept (notify-rust subscribes
+    // just after the notification shows; a person is slower than that).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    desktop.notifications.invoke(id, "accept").await;
+    app.visible("the call window", "call").await;
+    let first = app.drawn_video().await;
+    desktop.screenshot("notification-01-call");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_ne!(first, app.drawn_video().await, "the remote video moves");
+    incoming_window_closed(&desktop);
+    let lines = cli.finish();
+    assert!(
+        lines.iter().any(|l| l["event"] == "outgoing_call_accepted"),
+        "{lines:?}"
+    );
+    let row = app.history_row().await;
+    assert!(row.contains("Alice") && row.contains("ended"), "{row}");
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_this_computer_we_call_echo_and_see_ourselves_then_history_shows_the_call() {
+    let desktop = Desktop::start().await;
+    let app = App::launch(&desktop).await;
+    app.visible("the sign-in screen", "signin").await;
+    desktop.screenshot("echo-01-signin");
     app.click("#local").await;
     app.until(
         "Echo among the contacts",
         "return document.querySelector('li.contact[data-uid=echo]') !== null;",
     )
     .await;
-    app.screenshot("02-contacts").await;
-
+    desktop.screenshot("echo-02-contacts");
     app.click("li.contact[data-uid=echo] .call-video").await;
+    app.visible("the outgoing screen", "outgoing").await;
+    // Ringback while Echo "rings".
     app.until(
-        "the outgoing screen",
-        "return !document.getElementById('outgoing').hidden;",
+        "ringback",
+        "return window.__TAURI__.core.invoke('diagnostics').then(d => d.sound === 'ringback');",
     )
     .await;
     // Echo answers after two seconds; then our own (test pattern) video comes back.
-    app.until(
-        "the call window",
-        "return !document.getElementById('call').hidden;",
-    )
-    .await;
+    app.visible("the call window", "call").await;
     let notice = app
         .js("return document.getElementById('notice').textContent;")
         .await;
@@ -310,45 +981,24 @@ async fn on_this_computer_we_call_echo_and_see_ourselves_then_history_shows_the_
         notice.as_str().is_some_and(|n| n.contains("test pattern")),
         "no camera here, and the app says so: {notice}"
     );
-    let first = {
-        let start = Instant::now();
-        loop {
-            let c = app.canvas().await;
-            let blank = app
-                .js("const c=document.getElementById('remote'); const d=c.getContext('2d').getImageData(0,0,c.width,c.height).data; for (let i=0;i<d.length;i+=4){ if (d[i]>0||d[i+1]>0||d[i+2]>0) return false; } return true;")
-                .await;
-            if blank == json!(false) {
-                break c;
-            }
-            if start.elapsed() > Duration::from_secs(20) {
-                let why = app
-                    .js("return JSON.stringify({video: window.pealVideo, webcodecs: typeof VideoDecoder, notice: document.getElementById('notice').textContent, t: typeof (window.__TAURI__.core.Channel)});")
-                    .await;
-                panic!("no video drawn: {why}");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    };
-    app.screenshot("03-call").await;
-    app.save_canvas("03-call-video").await;
+    let first = app.drawn_video().await;
+    desktop.screenshot("echo-03-call");
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let second = app.canvas().await;
-    assert_ne!(first, second, "the remote video moves");
-
+    assert_ne!(first, app.drawn_video().await, "the remote video moves");
+    app.click("#mute").await;
+    app.until(
+        "muted",
+        "return document.getElementById('mute').textContent === 'Unmute';",
+    )
+    .await;
     app.click("#hangup").await;
     app.until(
         "home again",
         "return document.getElementById('call').hidden;",
     )
     .await;
-    let row = app
-        .until(
-            "the call in history",
-            "const li=document.querySelector('#history li'); return li && li.textContent;",
-        )
-        .await;
-    let row = row.as_str().unwrap_or_default();
+    let row = app.history_row().await;
     assert!(row.contains("Echo") && row.contains("ended"), "{row}");
-    app.screenshot("04-history").await;
+    desktop.screenshot("echo-04-history");
     app.quit().await;
 }

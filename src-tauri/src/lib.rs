@@ -1,26 +1,35 @@
-//! The desktop app's Tauri layer: commands that adapt to `peal-client` and
-//! `peal-media`, and what happens reaches the page over channels, in order.
-//! No call logic lives here: the server decides every call's fate, the SDK
-//! reports it, this layer passes it on.
+//! The desktop app's Tauri layer: commands that adapt to `peal-client`,
+//! `peal-media` and `peal-desktop-core`, and what happens reaches each page
+//! over its channel, in order. No call logic lives here: the server decides
+//! every call's fate, the SDK reports it, `peal_desktop_core::alerts` decides
+//! what rings, this layer passes it on.
 //!
 //! # Layout
 //! - this file: the commands and the app state.
 //! - [`local`]: "this computer" — peal-server embedded, with the Echo contact.
+//! - [`ring`]: drives the alerts (sound, notifications, incoming window).
+//! - [`shell`]: windows, tray, missed count in the title, one instance.
 
 pub mod local;
+mod ring;
+mod shell;
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use peal_client::{
     Call, CallInfo, CallType, ClientConfig, ClientError, ClientEvent, PealClient, ReceiverType,
     RejectStatus,
 };
+use peal_desktop_core::settings::Settings;
+use peal_desktop_core::tones;
 use peal_media::{CallSession, MediaError, SessionSettings, Sources};
-use peal_proto::wire::{Contact, HistoryEntry, Status};
+use peal_proto::wire::{Contact, GroupInfo, HistoryEntry, Status};
 use peal_proto::SessionId;
 use serde::Serialize;
 use tauri::ipc::{Channel, InvokeResponseBody};
-use tauri::{Manager, State};
+use tauri::{AppHandle, Manager, State};
 use tokio::sync::Mutex;
 
 /// An error the page can show: a stable code and a sentence.
@@ -73,16 +82,31 @@ pub struct Me {
     pub local: bool,
 }
 
-/// What reaches the page on the events channel, in the order it happened.
+/// What reaches the pages on their events channels, in the order it happened.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum UiEvent {
     /// A call event (the SDK's, unchanged).
     Call { event: Box<peal_client::Event> },
+    /// We are in this call now (accepted here, from the window, the
+    /// notification or the page, or our call was answered).
+    Joined { call: Box<CallInfo>, video: bool },
+    /// The call the incoming window shows (none: it closes).
+    Ringing { call: Option<Box<CallInfo>> },
+    /// Missed calls not yet seen.
+    Missed { count: u32 },
     /// The signaling connection: `connected`, `reconnecting`, `signed_out`.
     Connection { state: String },
-    /// A media event of the current call: `connected`, `reconnecting`, `ended`...
-    Media { event: String },
+    /// A media event of the current call: `connected`, `reconnecting`,
+    /// `reconnected`, `participant_left`, `remote_state`, `ended`; `peer` when
+    /// it is about one participant.
+    Media {
+        event: String,
+        peer: Option<String>,
+        detail: Option<String>,
+    },
+    /// The main window was asked to close during a call: the page asks first.
+    ConfirmClose,
     /// Something the user should know that is not an error (no camera, …).
     Notice { message: String },
 }
@@ -92,14 +116,18 @@ struct Signed {
     me: Me,
     _local: Option<local::Local>,
     media: Option<Arc<CallSession>>,
+    /// The call we are in (for the window's close button).
+    current: Option<SessionId>,
 }
 
-/// The app's state: one signed-in account, the page's channels.
-#[derive(Default)]
+/// The app's state: one signed-in account, each page's channels, the ringer.
 pub struct AppState {
     signed: Mutex<Option<Signed>>,
-    events: Mutex<Option<Channel<UiEvent>>>,
+    channels: std::sync::Mutex<HashMap<String, Channel<UiEvent>>>,
     video: Mutex<Option<Channel<InvokeResponseBody>>>,
+    settings: std::sync::Mutex<Settings>,
+    settings_path: PathBuf,
+    ring: ring::Ring,
 }
 
 impl AppState {
@@ -112,10 +140,19 @@ impl AppState {
             .ok_or_else(UiError::not_signed_in)
     }
 
-    async fn notify(&self, ev: UiEvent) {
-        if let Some(ch) = self.events.lock().await.as_ref() {
-            let _ = ch.send(ev);
+    pub(crate) fn settings(&self) -> Settings {
+        self.settings.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Sends `ev` to every page; a page that is gone is forgotten.
+    pub(crate) async fn send(&self, ev: UiEvent) {
+        if let Ok(mut chans) = self.channels.lock() {
+            chans.retain(|_, ch| ch.send(ev.clone()).is_ok());
         }
+    }
+
+    pub(crate) async fn notice(&self, message: String) {
+        self.send(UiEvent::Notice { message }).await;
     }
 }
 
@@ -129,16 +166,21 @@ fn connection_name(c: &peal_client::ConnectionState) -> &'static str {
     }
 }
 
-/// Forwards the SDK's events to the page, in order, until the client goes.
-fn forward_events(app: tauri::AppHandle, client: &PealClient) {
+/// Forwards the SDK's events to the ringer and the pages, in order, until
+/// the client goes.
+fn forward_events(app: AppHandle, client: &PealClient) {
     let mut events = client.events();
     tauri::async_runtime::spawn(async move {
         use futures_util::StreamExt;
         while let Some(e) = events.next().await {
+            let state = app.state::<AppState>();
             let ev = match e {
-                ClientEvent::Call(event) => UiEvent::Call {
-                    event: Box::new(event),
-                },
+                ClientEvent::Call(event) => {
+                    state.ring.send(ring::Msg::Event(Box::new(event.clone())));
+                    UiEvent::Call {
+                        event: Box::new(event),
+                    }
+                }
                 ClientEvent::Connection(c) => UiEvent::Connection {
                     state: connection_name(&c).to_owned(),
                 },
@@ -146,13 +188,13 @@ fn forward_events(app: tauri::AppHandle, client: &PealClient) {
                 | ClientEvent::Media { .. }
                 | ClientEvent::Refused { .. } => continue,
             };
-            app.state::<AppState>().notify(ev).await;
+            state.send(ev).await;
         }
     });
 }
 
 async fn signed_in(
-    app: tauri::AppHandle,
+    app: AppHandle,
     state: &AppState,
     client: PealClient,
     local: Option<local::Local>,
@@ -171,20 +213,28 @@ async fn signed_in(
         me: me.clone(),
         _local: local,
         media: None,
+        current: None,
     });
     me
 }
 
-/// Subscribes the page to events (call, connection, media, notices).
+/// Subscribes this page (its window) to events.
 #[tauri::command]
-async fn subscribe(state: State<'_, AppState>, events: Channel<UiEvent>) -> Result<(), UiError> {
-    *state.events.lock().await = Some(events);
+async fn subscribe(
+    window: tauri::Window,
+    state: State<'_, AppState>,
+    events: Channel<UiEvent>,
+) -> Result<(), UiError> {
+    if let Ok(mut chans) = state.channels.lock() {
+        chans.insert(window.label().to_owned(), events);
+    }
     Ok(())
 }
 
 /// Subscribes the page to remote video: each message is one VP8 frame,
-/// prefixed with 1 byte (1 = keyframe) and the width and height (u16 LE each),
-/// for the page's WebCodecs decoder.
+/// prefixed with 1 byte (1 = keyframe), the width and height (u16 LE each),
+/// and the sender's user id (1 byte length, then UTF-8), for the page's
+/// WebCodecs decoders (one per participant).
 #[tauri::command]
 async fn subscribe_video(
     state: State<'_, AppState>,
@@ -194,9 +244,15 @@ async fn subscribe_video(
     Ok(())
 }
 
+/// Who is signed in, if anyone (a page that loads late asks).
+#[tauri::command]
+async fn me(state: State<'_, AppState>) -> Result<Option<Me>, UiError> {
+    Ok(state.signed.lock().await.as_ref().map(|s| s.me.clone()))
+}
+
 /// "This computer": starts the embedded server and signs in as the local user.
 #[tauri::command]
-async fn start_local(app: tauri::AppHandle, state: State<'_, AppState>) -> Result<Me, UiError> {
+async fn start_local(app: AppHandle, state: State<'_, AppState>) -> Result<Me, UiError> {
     if let Some(s) = state.signed.lock().await.as_ref() {
         return Ok(s.me.clone());
     }
@@ -213,12 +269,15 @@ async fn start_local(app: tauri::AppHandle, state: State<'_, AppState>) -> Resul
 /// Signs in to a Peal server.
 #[tauri::command]
 async fn sign_in(
-    app: tauri::AppHandle,
+    app: AppHandle,
     state: State<'_, AppState>,
     server: String,
     uid: String,
     password: String,
 ) -> Result<Me, UiError> {
+    if let Some(s) = state.signed.lock().await.as_ref() {
+        return Ok(s.me.clone());
+    }
     let client =
         PealClient::connect(ClientConfig::new(&server, &uid, &password, "desktop")).await?;
     Ok(signed_in(app.clone(), &state, client, None, server).await)
@@ -230,14 +289,46 @@ async fn contacts(state: State<'_, AppState>) -> Result<Vec<Contact>, UiError> {
 }
 
 #[tauri::command]
+async fn groups(state: State<'_, AppState>) -> Result<Vec<GroupInfo>, UiError> {
+    Ok(state.client().await?.groups().await?)
+}
+
+/// The call history; looking at it clears the missed-call count.
+#[tauri::command]
 async fn history(state: State<'_, AppState>) -> Result<Vec<HistoryEntry>, UiError> {
     Ok(state.client().await?.history(200).await?)
 }
 
+#[tauri::command]
+async fn missed_seen(state: State<'_, AppState>) -> Result<(), UiError> {
+    state.ring.send(ring::Msg::MissedSeen);
+    Ok(())
+}
+
+/// The calls ringing here (the incoming window asks when it opens).
+#[tauri::command]
+async fn ringing(state: State<'_, AppState>) -> Result<Vec<CallInfo>, UiError> {
+    Ok(state.client().await?.ringing())
+}
+
+/// What sounds now and what was measured (for diagnostics and tests).
+#[tauri::command]
+async fn diagnostics(state: State<'_, AppState>) -> Result<ring::Diagnostics, UiError> {
+    Ok(state
+        .ring
+        .diag
+        .lock()
+        .map(|d| d.clone())
+        .unwrap_or_default())
+}
+
 /// Joins the media of `call`: camera and microphone, or — on a machine
-/// without them — the test pattern and tone, saying so.
-async fn join_media(state: &AppState, client: &PealClient, call: &CallInfo) {
+/// without them — the test pattern and tone, saying so. `video` false
+/// starts with the camera off (accept audio only).
+async fn join_media(state: &AppState, client: &PealClient, call: &CallInfo, video: bool) {
     let mut settings = SessionSettings::new(call.call_type, Sources::Devices);
+    settings.start_video_off = settings.start_video_off || !video;
+    settings.camera = state.settings().camera;
     if let Ok(bind) = std::env::var("PEAL_MEDIA_BIND") {
         settings.bind = bind.split(',').map(str::to_owned).collect();
     }
@@ -245,9 +336,9 @@ async fn join_media(state: &AppState, client: &PealClient, call: &CallInfo) {
         Ok(s) => Ok(s),
         Err(MediaError::NoDevice(what)) => {
             state
-                .notify(UiEvent::Notice {
-                    message: format!("No usable {what}: sending a test pattern and tone instead."),
-                })
+                .notice(format!(
+                    "No usable {what}: sending a test pattern and tone instead."
+                ))
                 .await;
             settings.sources = Sources::Synthetic;
             peal_media::join_session(client, call, settings).await
@@ -258,9 +349,7 @@ async fn join_media(state: &AppState, client: &PealClient, call: &CallInfo) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             state
-                .notify(UiEvent::Notice {
-                    message: format!("The call's media did not start: {e}"),
-                })
+                .notice(format!("The call's media did not start: {e}"))
                 .await;
             return;
         }
@@ -279,10 +368,14 @@ async fn join_media(state: &AppState, client: &PealClient, call: &CallInfo) {
                         continue;
                     }
                     need_key = false;
-                    let mut msg = Vec::with_capacity(v.vp8.len() + 5);
+                    let from = v.from.as_str().as_bytes();
+                    let from = &from[..from.len().min(255)];
+                    let mut msg = Vec::with_capacity(v.vp8.len() + 6 + from.len());
                     msg.push(u8::from(key));
                     msg.extend_from_slice(&(v.frame.width as u16).to_le_bytes());
                     msg.extend_from_slice(&(v.frame.height as u16).to_le_bytes());
+                    msg.push(from.len() as u8);
+                    msg.extend_from_slice(from);
                     msg.extend_from_slice(&v.vp8);
                     if ch.send(InvokeResponseBody::Raw(msg)).is_err() {
                         break;
@@ -294,20 +387,51 @@ async fn join_media(state: &AppState, client: &PealClient, call: &CallInfo) {
         }
     });
     if let Some(mut ev) = session.events() {
-        let events = state.events.lock().await.clone();
+        let app_events: Vec<Channel<UiEvent>> = state
+            .channels
+            .lock()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default();
         tauri::async_runtime::spawn(async move {
             while let Some(e) = ev.recv().await {
-                let name = match e {
-                    peal_media::MediaEvent::Connected => "connected".to_owned(),
-                    peal_media::MediaEvent::Reconnecting { .. } => "reconnecting".to_owned(),
-                    peal_media::MediaEvent::Reconnected { .. } => "reconnected".to_owned(),
-                    peal_media::MediaEvent::Ended { reason } => format!("ended:{reason}"),
-                    peal_media::MediaEvent::ParticipantJoined { .. }
-                    | peal_media::MediaEvent::ParticipantLeft { .. }
-                    | peal_media::MediaEvent::RemoteState { .. } => continue,
+                let (name, peer, detail) = match e {
+                    peal_media::MediaEvent::Connected => ("connected", None, None),
+                    peal_media::MediaEvent::Reconnecting { peer } => {
+                        ("reconnecting", Some(peer), None)
+                    }
+                    peal_media::MediaEvent::Reconnected { peer } => {
+                        ("reconnected", Some(peer), None)
+                    }
+                    peal_media::MediaEvent::ParticipantJoined { peer } => {
+                        ("participant_joined", Some(peer), None)
+                    }
+                    peal_media::MediaEvent::ParticipantLeft { peer } => {
+                        ("participant_left", Some(peer), None)
+                    }
+                    peal_media::MediaEvent::RemoteState {
+                        peer,
+                        audio_muted,
+                        video_enabled,
+                    } => (
+                        "remote_state",
+                        Some(peer),
+                        Some(format!(
+                            "{}{}",
+                            if audio_muted { "muted " } else { "" },
+                            if video_enabled { "" } else { "camera_off" }
+                        )),
+                    ),
+                    peal_media::MediaEvent::Ended { reason } => {
+                        ("ended", None, Some(reason.to_string()))
+                    }
                 };
-                if let Some(ch) = &events {
-                    let _ = ch.send(UiEvent::Media { event: name });
+                let ev = UiEvent::Media {
+                    event: name.to_owned(),
+                    peer: peer.map(|p| p.to_string()),
+                    detail,
+                };
+                for ch in &app_events {
+                    let _ = ch.send(ev.clone());
                 }
             }
         });
@@ -318,21 +442,24 @@ async fn join_media(state: &AppState, client: &PealClient, call: &CallInfo) {
 }
 
 async fn leave_media(state: &AppState) {
-    let media = state
-        .signed
-        .lock()
-        .await
-        .as_mut()
-        .and_then(|s| s.media.take());
+    let media = state.signed.lock().await.as_mut().and_then(|s| {
+        s.current = None;
+        s.media.take()
+    });
     if let Some(m) = media {
         m.leave().await;
     }
 }
 
-/// Calls a user (or a group), audio or video, and joins its media.
-#[tauri::command]
-async fn call(
-    state: State<'_, AppState>,
+async fn set_current(state: &AppState, id: &SessionId) {
+    if let Some(s) = state.signed.lock().await.as_mut() {
+        s.current = Some(id.clone());
+    }
+}
+
+/// Places a call and joins its media; the ringer plays ringback meanwhile.
+async fn place(
+    state: &AppState,
     receiver: String,
     group: bool,
     video: bool,
@@ -349,28 +476,88 @@ async fn call(
         CallType::Audio
     };
     let info = client.initiate_call(Call::new(receiver, rt, ct)).await?;
+    state.ring.send(ring::Msg::Placed(info.clone()));
     if info.status.is_live() {
-        join_media(&state, &client, &info).await;
+        set_current(state, &info.session_id).await;
+        join_media(state, &client, &info, video).await;
     }
     Ok(info)
 }
 
+/// Calls a user (or a group), audio or video, and joins its media.
 #[tauri::command]
-async fn accept(state: State<'_, AppState>, session_id: String) -> Result<CallInfo, UiError> {
+async fn call(
+    state: State<'_, AppState>,
+    receiver: String,
+    group: bool,
+    video: bool,
+) -> Result<CallInfo, UiError> {
+    place(&state, receiver, group, video).await
+}
+
+/// "Call back" from a missed-call notification: the page shows the call.
+pub(crate) async fn call_back(app: &AppHandle, missed: &CallInfo) -> Result<(), UiError> {
+    let state = app.state::<AppState>();
+    let (receiver, group) = match &missed.receiver {
+        peal_proto::wire::Receiver::Group { guid, .. } => (guid.to_string(), true),
+        peal_proto::wire::Receiver::User { .. } => (missed.initiator.uid.to_string(), false),
+    };
+    let video = missed.call_type == CallType::Video;
+    let info = place(&state, receiver, group, video).await?;
+    state
+        .send(UiEvent::Joined {
+            call: Box::new(info),
+            video,
+        })
+        .await;
+    Ok(())
+}
+
+/// Accepts a ringing call (from the page, the incoming window or the
+/// notification): ringing stops here at once, the media joins, and the main
+/// window comes forward with the call.
+pub(crate) async fn answer(
+    app: &AppHandle,
+    id: SessionId,
+    video: bool,
+) -> Result<CallInfo, UiError> {
+    let state = app.state::<AppState>();
+    state.ring.send(ring::Msg::Answered(id.clone()));
     let client = state.client().await?;
-    let info = client.accept_call(&SessionId(session_id)).await?;
+    let info = client.accept_call(&id).await?;
+    shell::show_main(app);
+    set_current(&state, &info.session_id).await;
+    state
+        .send(UiEvent::Joined {
+            call: Box::new(info.clone()),
+            video,
+        })
+        .await;
     if info.status.is_live() {
-        join_media(&state, &client, &info).await;
+        join_media(&state, &client, &info, video).await;
     }
     Ok(info)
 }
 
-#[tauri::command]
-async fn decline(state: State<'_, AppState>, session_id: String) -> Result<CallInfo, UiError> {
+pub(crate) async fn decline_call(app: &AppHandle, id: SessionId) -> Result<CallInfo, UiError> {
+    let state = app.state::<AppState>();
+    state.ring.send(ring::Msg::Declined(id.clone()));
     let client = state.client().await?;
-    Ok(client
-        .reject_call(&SessionId(session_id), RejectStatus::Rejected)
-        .await?)
+    Ok(client.reject_call(&id, RejectStatus::Rejected).await?)
+}
+
+#[tauri::command]
+async fn accept(
+    app: AppHandle,
+    session_id: String,
+    video: Option<bool>,
+) -> Result<CallInfo, UiError> {
+    answer(&app, SessionId(session_id), video.unwrap_or(true)).await
+}
+
+#[tauri::command]
+async fn decline(app: AppHandle, session_id: String) -> Result<CallInfo, UiError> {
+    decline_call(&app, SessionId(session_id)).await
 }
 
 /// Cancels a call still ringing, or leaves/ends one in progress.
@@ -378,6 +565,7 @@ async fn decline(state: State<'_, AppState>, session_id: String) -> Result<CallI
 async fn hang_up(state: State<'_, AppState>, session_id: String) -> Result<CallInfo, UiError> {
     let client = state.client().await?;
     let id = SessionId(session_id);
+    state.ring.send(ring::Msg::HungUp(id.clone()));
     leave_media(&state).await;
     let current = client.get_call(&id).await?;
     let r = if current.status == Status::Initiated {
@@ -395,22 +583,159 @@ async fn call_over(state: State<'_, AppState>) -> Result<(), UiError> {
     Ok(())
 }
 
+async fn media(state: &AppState) -> Result<Arc<CallSession>, UiError> {
+    state
+        .signed
+        .lock()
+        .await
+        .as_ref()
+        .and_then(|s| s.media.clone())
+        .ok_or_else(|| UiError::new("not_in_call", "not in a call"))
+}
+
+#[tauri::command]
+async fn set_muted(state: State<'_, AppState>, muted: bool) -> Result<(), UiError> {
+    media(&state).await?.set_audio_muted(muted);
+    Ok(())
+}
+
+#[tauri::command]
+async fn set_camera(state: State<'_, AppState>, on: bool) -> Result<(), UiError> {
+    media(&state).await?.set_video_enabled(on);
+    Ok(())
+}
+
+/// The settings page's data: the settings and the choices it offers.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsView {
+    pub settings: Settings,
+    /// Built-in ringtones: (id, name).
+    pub ringtones: Vec<(String, String)>,
+    pub cameras: usize,
+}
+
+#[tauri::command]
+async fn get_settings(state: State<'_, AppState>) -> Result<SettingsView, UiError> {
+    Ok(SettingsView {
+        settings: state.settings(),
+        ringtones: tones::RINGTONES
+            .iter()
+            .map(|(id, name)| ((*id).to_owned(), (*name).to_owned()))
+            .collect(),
+        cameras: peal_media::devices::Camera::count(),
+    })
+}
+
+/// Saves the settings; a ringtone file that can't be played is refused.
+#[tauri::command]
+async fn set_settings(state: State<'_, AppState>, settings: Settings) -> Result<Settings, UiError> {
+    settings
+        .ringtone
+        .tone()
+        .map_err(|e| UiError::new("bad_ringtone", e.to_string()))?;
+    let mut s = settings;
+    s.ringtone_volume = s.ringtone_volume.min(100);
+    s.save(&state.settings_path)
+        .map_err(|e| UiError::new("settings_not_saved", e.to_string()))?;
+    state.ring.send(ring::Msg::DoNotDisturb(s.do_not_disturb));
+    if let Ok(mut cur) = state.settings.lock() {
+        *cur = s.clone();
+    }
+    Ok(s)
+}
+
+/// Leaves the call (if any) and hides the window (Peal stays in the tray).
+#[tauri::command]
+async fn close_window(app: AppHandle, state: State<'_, AppState>) -> Result<(), UiError> {
+    let current = state
+        .signed
+        .lock()
+        .await
+        .as_ref()
+        .and_then(|s| s.current.clone());
+    if let Some(id) = current {
+        let _ = hang_up(state.clone(), id.0).await;
+    }
+    if let Some(w) = app.get_webview_window(shell::MAIN) {
+        let _ = w.hide();
+    }
+    Ok(())
+}
+
 /// Builds and runs the app.
 pub fn run() {
     tauri::Builder::default()
-        .manage(AppState::default())
+        .setup(|app| {
+            let handle = app.handle().clone();
+            if !shell::single_instance(&handle) {
+                // Another Peal is running: it brings its window forward.
+                std::process::exit(0);
+            }
+            let settings_path = app
+                .path()
+                .app_config_dir()
+                .map(|d| d.join("settings.json"))
+                .unwrap_or_else(|_| PathBuf::from("peal-settings.json"));
+            let settings = Settings::load(&settings_path);
+            let ring = ring::start(handle.clone(), settings.do_not_disturb);
+            app.manage(AppState {
+                signed: Mutex::new(None),
+                channels: std::sync::Mutex::new(HashMap::new()),
+                video: Mutex::new(None),
+                settings: std::sync::Mutex::new(settings),
+                settings_path,
+                ring,
+            });
+            shell::tray(&handle);
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                if window.label() != shell::MAIN {
+                    return;
+                }
+                // Peal keeps running (in the tray) so it can still ring;
+                // during a call the page asks before hanging up.
+                api.prevent_close();
+                let app = window.app_handle().clone();
+                tauri::async_runtime::spawn(async move {
+                    let state = app.state::<AppState>();
+                    let in_call = state
+                        .signed
+                        .lock()
+                        .await
+                        .as_ref()
+                        .is_some_and(|s| s.current.is_some());
+                    if in_call {
+                        state.send(UiEvent::ConfirmClose).await;
+                    } else if let Some(w) = app.get_webview_window(shell::MAIN) {
+                        let _ = w.hide();
+                    }
+                });
+            }
+        })
         .invoke_handler(tauri::generate_handler![
             subscribe,
             subscribe_video,
+            me,
             start_local,
             sign_in,
             contacts,
+            groups,
             history,
+            missed_seen,
+            ringing,
+            diagnostics,
             call,
             accept,
             decline,
             hang_up,
-            call_over
+            call_over,
+            set_muted,
+            set_camera,
+            get_settings,
+            set_settings,
+            close_window
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

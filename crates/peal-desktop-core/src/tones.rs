@@ -179,22 +179,23 @@ pub fn from_file(path: &Path) -> Result<Tone, ToneError> {
     })
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// Energy at `hz` in `x` (Goertzel), normalised by length.
-    pub(crate) fn power_at(x: &[f32], rate: u32, hz: f64) -> f64 {
-        let w = std::f64::consts::TAU * hz / f64::from(rate);
-        let c = 2.0 * w.cos();
-        let (mut s1, mut s2) = (0.0f64, 0.0f64);
-        for &v in x {
-            let s = f64::from(v) + c * s1 - s2;
-            s2 = s1;
-            s1 = s;
-        }
-        (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64).powi(2)
+/// Energy at `hz` in `x` (the Goertzel filter), normalised by length: how
+/// a test tells which pitch was played.
+pub fn power_at(x: &[f32], rate: u32, hz: f64) -> f64 {
+    let w = std::f64::consts::TAU * hz / f64::from(rate);
+    let c = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &v in x {
+        let s = f64::from(v) + c * s1 - s2;
+        s2 = s1;
+        s1 = s;
     }
+    (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len().max(1) as f64).powi(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn classic_rings_at_400_and_450_hz_with_a_pause() {

@@ -1,0 +1,141 @@
+//! The desktop around the page: the main window, the always-on-top incoming
+//! window, the tray (the app keeps running there so it can still ring), the
+//! missed-call count in the title and the tray, and one instance only.
+
+use peal_proto::wire::CallInfo;
+use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder};
+
+pub const MAIN: &str = "main";
+pub const INCOMING: &str = "incoming";
+
+/// Brings the main window forward (from the tray, a notification, a second launch).
+pub fn show_main(app: &AppHandle) {
+    if let Some(w) = app.get_webview_window(MAIN) {
+        let _ = w.show();
+        let _ = w.unminimize();
+        let _ = w.set_focus();
+    }
+}
+
+/// Shows the incoming window for `call` (it asks the app which call rings).
+pub fn show_incoming(app: &AppHandle, call: &CallInfo) {
+    let title = format!("{} is calling", call.initiator.name);
+    if let Some(w) = app.get_webview_window(INCOMING) {
+        let _ = w.set_title(&title);
+        let _ = w.show();
+        let _ = w.set_focus();
+        return;
+    }
+    let built = WebviewWindowBuilder::new(app, INCOMING, WebviewUrl::App("incoming.html".into()))
+        .title(&title)
+        .inner_size(380.0, 240.0)
+        .resizable(false)
+        .always_on_top(true)
+        .center()
+        .focused(true)
+        .build();
+    if let Err(e) = built {
+        tracing::warn!(error = %e, "incoming window");
+    }
+}
+
+pub fn hide_incoming(app: &AppHandle) {
+    if let Some(w) = app.get_webview_window(INCOMING) {
+        let _ = w.destroy();
+    }
+}
+
+/// "Peal" or "Peal — 2 missed calls", in the title and on the tray icon.
+pub fn set_missed(app: &AppHandle, n: u32) {
+    let title = match n {
+        0 => "Peal".to_owned(),
+        1 => "Peal — 1 missed call".to_owned(),
+        n => format!("Peal — {n} missed calls"),
+    };
+    if let Some(w) = app.get_webview_window(MAIN) {
+        let _ = w.set_title(&title);
+    }
+    if let Some(t) = app.tray_by_id(MAIN) {
+        let _ = t.set_tooltip(Some(&title));
+        let _ = t.set_title(if n == 0 { None } else { Some(n.to_string()) });
+    }
+}
+
+/// The tray icon: Show, Quit. A desktop without a tray (or without the
+/// indicator library) simply has none; closing the window then still keeps
+/// Peal running, and launching it again brings the window back.
+pub fn tray(app: &AppHandle) {
+    use tauri::menu::{Menu, MenuItem};
+    use tauri::tray::TrayIconBuilder;
+    let build = || -> tauri::Result<()> {
+        let show = MenuItem::with_id(app, "show", "Show Peal", true, None::<&str>)?;
+        let quit = MenuItem::with_id(app, "quit", "Quit Peal", true, None::<&str>)?;
+        let menu = Menu::with_items(app, &[&show, &quit])?;
+        let mut b = TrayIconBuilder::with_id(MAIN)
+            .tooltip("Peal")
+            .menu(&menu)
+            .on_menu_event(|app, ev| match ev.id.as_ref() {
+                "show" => show_main(app),
+                "quit" => app.exit(0),
+                _ => {}
+            });
+        if let Some(icon) = app.default_window_icon() {
+            b = b.icon(icon.clone());
+        }
+        b.build(app)?;
+        Ok(())
+    };
+    // The Linux tray loads libayatana-appindicator at run time and panics
+    // when it is missing: no tray is not a reason to fail.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "no tray icon"),
+        Err(_) => tracing::warn!("no tray icon (no indicator library)"),
+    }
+}
+
+/// One instance only: a second launch asks the first to show its window,
+/// then exits. The socket lives in the app's data directory.
+#[cfg(unix)]
+pub fn single_instance(app: &AppHandle) -> bool {
+    use std::io::{Read, Write};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let Ok(dir) = app.path().app_data_dir() else {
+        return true;
+    };
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join("instance.sock");
+    if let Ok(mut s) = UnixStream::connect(&path) {
+        let _ = s.write_all(b"show\n");
+        return false;
+    }
+    let _ = std::fs::remove_file(&path);
+    let listener = match UnixListener::bind(&path) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "single-instance socket");
+            return true;
+        }
+    };
+    let app = app.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 16];
+            let mut conn = conn;
+            let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(1)));
+            if conn
+                .read(&mut buf)
+                .is_ok_and(|n| buf[..n].starts_with(b"show"))
+            {
+                let a = app.clone();
+                let _ = app.run_on_main_thread(move || show_main(&a));
+            }
+        }
+    });
+    true
+}
+
+#[cfg(not(unix))]
+pub fn single_instance(_app: &AppHandle) -> bool {
+    true
+}

@@ -1,0 +1,411 @@
+// @ts-check
+// Peal's main window: talks to the Rust side only through its commands and
+// two channels (events in order, video frames). The call screens follow the
+// pure reducer in state.js.
+import { initial, apply, peerName, clock, historyRow, quality } from "./state.js";
+/** @typedef {import("./state.js").View} View */
+/** @typedef {import("../bindings/UiEvent").UiEvent} UiEvent */
+/** @typedef {import("../bindings/Contact").Contact} Contact */
+/** @typedef {import("../bindings/GroupInfo").GroupInfo} GroupInfo */
+/** @typedef {import("../bindings/HistoryEntry").HistoryEntry} HistoryEntry */
+/** @typedef {import("../bindings/SettingsView").SettingsView} SettingsView */
+
+// @ts-ignore: injected by Tauri (withGlobalTauri)
+const tauri = window.__TAURI__;
+const invoke = tauri.core.invoke;
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const input = (/** @type {string} */ id) => /** @type {HTMLInputElement} */ (document.getElementById(id));
+/** @param {unknown} e */
+const errorText = (e) => /** @type {any} */ (e)?.message || String(e);
+
+/** @type {{uid: string, name: string, server: string, local: boolean} | null} */
+let me = null;
+/** @type {View} */
+let view = initial();
+/** @type {number | null} */
+let callStarted = null;
+/** @type {Contact[]} */
+let contacts = [];
+/** @type {GroupInfo[]} */
+let groups = [];
+let mediaState = "connecting";
+let muted = false;
+let cameraOn = true;
+
+/** @param {string | null | undefined} text */
+function notice(text) {
+  const n = $("notice");
+  /** @type {HTMLElement} */ (n.querySelector("span")).textContent = text || "";
+  n.hidden = !text;
+}
+
+/** @param {string} screen */
+function show(screen) {
+  $("signin").hidden = screen !== "signin";
+  $("home").hidden = screen === "signin";
+  $("outgoing").hidden = screen !== "outgoing";
+  $("incoming").hidden = screen !== "incoming";
+  $("call").hidden = screen !== "call";
+}
+
+/** @param {string} name */
+const initialOf = (name) => (name || "?").slice(0, 1).toUpperCase();
+
+function render() {
+  show(view.screen);
+  if ("call" in view) {
+    const who = peerName(view.call, me ? me.uid : "");
+    for (const el of document.querySelectorAll(".who")) el.textContent = who;
+    for (const el of document.querySelectorAll(".avatar")) el.textContent = initialOf(who);
+    $("accept-audio").hidden = view.call.call_type !== "video";
+  }
+  if (view.screen === "call") {
+    if (!callStarted) {
+      callStarted = Date.now();
+      muted = false;
+      cameraOn = view.video && view.call.call_type === "video";
+    }
+    const audioOnly = view.call.call_type === "audio";
+    $("audio-only").hidden = !audioOnly;
+    $("tiles").hidden = audioOnly;
+    $("camera").hidden = audioOnly;
+    $("mute").textContent = muted ? "Unmute" : "Mute";
+    $("camera").textContent = cameraOn ? "Camera off" : "Camera on";
+  } else {
+    if (callStarted) resetVideo();
+    callStarted = null;
+    // Media may connect while still ringing (pre-connect): the state is
+    // forgotten only once the call is over, not when its window opens.
+    if (view.screen === "home") mediaState = "connecting";
+  }
+  if (view.screen === "home" && view.message !== undefined) notice(view.message);
+}
+
+function renderContacts() {
+  const q = input("search").value.trim().toLowerCase();
+  const ul = $("contacts");
+  ul.replaceChildren();
+  for (const c of contacts) {
+    if (q && !c.name.toLowerCase().includes(q) && !c.uid.toLowerCase().includes(q)) continue;
+    ul.append(contactRow(c.uid, c.name, c.presence, false));
+  }
+  const gl = $("groups");
+  gl.replaceChildren();
+  for (const g of groups) {
+    if (q && !g.name.toLowerCase().includes(q)) continue;
+    gl.append(contactRow(g.guid, `${g.name} (${g.members.length})`, "group", true));
+  }
+  $("groups-title").hidden = groups.length === 0;
+}
+
+/** @param {string} id @param {string} name @param {string} presence @param {boolean} group */
+function contactRow(id, name, presence, group) {
+  const li = document.createElement("li");
+  li.className = group ? "contact group" : "contact";
+  li.dataset.uid = id;
+  li.innerHTML = `<span class="presence"></span><span class="name"></span>
+    <button class="call-audio" title="Audio call">Audio</button><button class="call-video" title="Video call">Video</button>`;
+  /** @type {HTMLElement} */ (li.querySelector(".presence")).className = `presence ${presence}`;
+  /** @type {HTMLElement} */ (li.querySelector(".presence")).title = presence.replace("_", " ");
+  /** @type {HTMLElement} */ (li.querySelector(".name")).textContent = name;
+  /** @type {HTMLElement} */ (li.querySelector(".call-audio")).onclick = () => place(id, group, false);
+  /** @type {HTMLElement} */ (li.querySelector(".call-video")).onclick = () => place(id, group, true);
+  return li;
+}
+
+async function refresh() {
+  try {
+    [contacts, groups] = await Promise.all([invoke("contacts"), invoke("groups")]);
+    renderContacts();
+    /** @type {HistoryEntry[]} */
+    const rows = await invoke("history");
+    const ul = $("history");
+    ul.replaceChildren();
+    for (const h of rows) {
+      const r = historyRow(h);
+      const li = document.createElement("li");
+      li.className = `history ${h.status}`;
+      li.innerHTML = `<span class="arrow"></span><span class="name"></span><span class="outcome"></span><span class="duration"></span><button class="call-back">Call back</button>`;
+      /** @type {HTMLElement} */ (li.querySelector(".arrow")).textContent = r.arrow;
+      /** @type {HTMLElement} */ (li.querySelector(".name")).textContent = r.who;
+      /** @type {HTMLElement} */ (li.querySelector(".outcome")).textContent = r.outcome;
+      /** @type {HTMLElement} */ (li.querySelector(".duration")).textContent = r.duration || "";
+      /** @type {HTMLElement} */ (li.querySelector(".call-back")).onclick = () => place(r.callBack.receiver, r.callBack.group, r.callBack.video);
+      ul.append(li);
+    }
+    if (!document.hidden) invoke("missed_seen").catch(() => {});
+  } catch (e) {
+    notice(errorText(e));
+  }
+}
+
+/** @param {string} receiver @param {boolean} group @param {boolean} video */
+async function place(receiver, group, video) {
+  try {
+    const call = await invoke("call", { receiver, group, video });
+    view = call.status === "ongoing" ? { screen: "call", call, video } : { screen: "outgoing", call };
+    render();
+  } catch (e) {
+    notice(errorText(e));
+  }
+}
+
+// Remote video: VP8 frames decoded by WebCodecs, one canvas per participant.
+/** @type {Map<string, {decoder: any, canvas: HTMLCanvasElement, waitingForKey: boolean}>} */
+const tiles = new Map();
+const videoStats = /** @type {any} */ (window).pealVideo = { received: 0, keys: 0, decoded: 0, errors: 0, last: "", fps: 0 };
+let decodedAtLastTick = 0;
+
+function resetVideo() {
+  for (const t of tiles.values()) { try { t.decoder && t.decoder.close(); } catch (_) { /* closed */ } }
+  tiles.clear();
+  $("tiles").replaceChildren();
+}
+
+/** @param {string} from */
+function tile(from) {
+  let t = tiles.get(from);
+  if (t) return t;
+  const div = document.createElement("div");
+  div.className = "tile";
+  div.dataset.uid = from;
+  const canvas = document.createElement("canvas");
+  canvas.width = 640; canvas.height = 480;
+  canvas.className = "remote";
+  const label = document.createElement("span");
+  label.className = "label";
+  const c = contacts.find((x) => x.uid === from);
+  label.textContent = c ? c.name : from;
+  div.append(canvas, label);
+  $("tiles").append(div);
+  $("tiles").dataset.count = String(tiles.size + 1);
+  t = { decoder: null, canvas, waitingForKey: true };
+  tiles.set(from, t);
+  return t;
+}
+
+/** @param {ArrayBuffer} buf */
+function onVideo(buf) {
+  videoStats.received++;
+  const bytes = new Uint8Array(buf);
+  if (bytes.length < 7) return;
+  const key = bytes[0] === 1;
+  const width = bytes[1] | (bytes[2] << 8);
+  const height = bytes[3] | (bytes[4] << 8);
+  const n = bytes[5];
+  const from = new TextDecoder().decode(bytes.subarray(6, 6 + n));
+  const data = bytes.slice(6 + n);
+  if (view.screen !== "call") return;
+  // @ts-ignore: WebCodecs
+  if (typeof VideoDecoder !== "function") {
+    notice("This system can't show video: WebCodecs VP8 is missing (install gstreamer1.0-plugins-good).");
+    return;
+  }
+  const t = tile(from);
+  if (!t.decoder) {
+    try {
+      const ctx = /** @type {CanvasRenderingContext2D} */ (t.canvas.getContext("2d"));
+      // @ts-ignore: WebCodecs
+      t.decoder = new VideoDecoder({
+        output: (/** @type {any} */ frame) => {
+          if (t.canvas.width !== frame.displayWidth) t.canvas.width = frame.displayWidth;
+          if (t.canvas.height !== frame.displayHeight) t.canvas.height = frame.displayHeight;
+          ctx.drawImage(frame, 0, 0);
+          frame.close();
+          videoStats.decoded++;
+        },
+        error: () => { videoStats.errors++; t.decoder = null; t.waitingForKey = true; },
+      });
+      t.decoder.configure({ codec: "vp8", codedWidth: width, codedHeight: height });
+    } catch (e) {
+      videoStats.errors++;
+      videoStats.last = `decoder: ${e}`;
+      t.decoder = null;
+      return;
+    }
+    t.waitingForKey = true;
+  }
+  if (key) videoStats.keys++;
+  if (t.waitingForKey && !key) return;
+  t.waitingForKey = false;
+  try {
+    // @ts-ignore: WebCodecs
+    t.decoder.decode(new EncodedVideoChunk({ type: key ? "key" : "delta", timestamp: Math.round(performance.now() * 1000), data }));
+  } catch (e) {
+    videoStats.errors++;
+    videoStats.last = String(e);
+    t.decoder = null;
+    t.waitingForKey = true;
+  }
+}
+
+/** @param {UiEvent} msg */
+function onEvent(msg) {
+  const before = view.screen;
+  view = apply(view, msg, me ? me.uid : "");
+  if (msg.type === "call" || msg.type === "joined") {
+    render();
+    if (view.screen === "home" && before !== "home") {
+      invoke("call_over").catch(() => {});
+      refresh();
+    }
+  } else if (msg.type === "connection") {
+    $("connection").textContent = msg.state === "connected" ? "" : msg.state.replace("_", " ");
+    if (msg.state === "connected") refresh();
+  } else if (msg.type === "media") {
+    if (["connected", "reconnecting", "reconnected"].includes(msg.event)) mediaState = msg.event;
+    $("banner").hidden = msg.event !== "reconnecting";
+    if (msg.event === "participant_left" && msg.peer) {
+      const t = tiles.get(msg.peer);
+      if (t) { try { t.decoder && t.decoder.close(); } catch (_) { /* closed */ } t.canvas.parentElement?.remove(); tiles.delete(msg.peer); }
+    }
+    if (msg.event === "remote_state" && msg.peer) {
+      const el = document.querySelector(`.tile[data-uid="${CSS.escape(msg.peer)}"]`);
+      if (el) el.classList.toggle("camera-off", (msg.detail || "").includes("camera_off"));
+    }
+  } else if (msg.type === "missed") {
+    const b = $("missed-badge");
+    b.hidden = msg.count === 0;
+    b.textContent = `${msg.count} missed`;
+    if (msg.count > 0) refresh();
+  } else if (msg.type === "confirm_close") {
+    $("confirm").hidden = false;
+  } else if (msg.type === "notice") {
+    notice(msg.message);
+  }
+}
+
+/** @param {{uid: string, name: string, server: string, local: boolean}} who */
+async function signedIn(who) {
+  me = who;
+  $("me").textContent = `${who.name}${who.local ? " (this computer)" : ""}`;
+  $("server-now").textContent = who.local ? "this computer" : who.server;
+  view = initial();
+  render();
+  await refresh();
+  /** @type {any} */ (window).pealShownAt = performance.now();
+}
+
+async function openSettings() {
+  /** @type {SettingsView} */
+  const v = await invoke("get_settings");
+  const sel = /** @type {HTMLSelectElement} */ ($("ringtone"));
+  sel.replaceChildren();
+  for (const [id, name] of v.ringtones) sel.append(new Option(name, id));
+  sel.append(new Option("A file of my own…", "file"));
+  const r = v.settings.ringtone;
+  sel.value = r.kind === "file" ? "file" : r.id;
+  input("ringtone-file").value = r.kind === "file" ? r.path : "";
+  $("ringtone-file-row").hidden = sel.value !== "file";
+  input("volume").value = String(v.settings.ringtone_volume);
+  input("dnd").checked = v.settings.do_not_disturb;
+  const cam = /** @type {HTMLSelectElement} */ ($("camera-choice"));
+  cam.replaceChildren();
+  if (v.cameras === 0) cam.append(new Option("No camera found (a test pattern is sent)", "0"));
+  for (let i = 0; i < v.cameras; i++) cam.append(new Option(`Camera ${i + 1}`, String(i)));
+  cam.value = String(v.settings.camera);
+  $("settings-error").hidden = true;
+  $("settings").hidden = false;
+  /** @type {any} */ ($("settings-form")).current = v.settings;
+}
+
+async function saveSettings() {
+  const sel = /** @type {HTMLSelectElement} */ ($("ringtone"));
+  const current = /** @type {any} */ ($("settings-form")).current;
+  const ringtone = sel.value === "file" ? { kind: "file", path: input("ringtone-file").value.trim() } : { kind: "builtin", id: sel.value };
+  const settings = {
+    ...current,
+    ringtone,
+    ringtone_volume: Number(input("volume").value),
+    do_not_disturb: input("dnd").checked,
+    camera: Number(/** @type {HTMLSelectElement} */ ($("camera-choice")).value),
+  };
+  try {
+    await invoke("set_settings", { settings });
+    $("settings").hidden = true;
+  } catch (e) {
+    $("settings-error").hidden = false;
+    $("settings-error").textContent = errorText(e);
+  }
+}
+
+async function start() {
+  const events = new tauri.core.Channel();
+  events.onmessage = onEvent;
+  await invoke("subscribe", { events });
+  const video = new tauri.core.Channel();
+  video.onmessage = onVideo;
+  await invoke("subscribe_video", { video });
+
+  $("local").onclick = async () => {
+    /** @type {HTMLButtonElement} */ ($("local")).disabled = true;
+    try { await signedIn(await invoke("start_local")); }
+    catch (e) { $("signin-error").hidden = false; $("signin-error").textContent = errorText(e); }
+    finally { /** @type {HTMLButtonElement} */ ($("local")).disabled = false; }
+  };
+  $("server-form").onsubmit = async (ev) => {
+    ev.preventDefault();
+    try {
+      await signedIn(await invoke("sign_in", { server: input("server").value.trim(), uid: input("uid").value.trim(), password: input("password").value }));
+    } catch (e) { $("signin-error").hidden = false; $("signin-error").textContent = errorText(e); }
+  };
+  $("search").oninput = renderContacts;
+  /** @param {boolean} video */
+  const accept = async (video) => {
+    if (!("call" in view)) return;
+    try { await invoke("accept", { sessionId: view.call.session_id, video }); }
+    catch (e) { notice(errorText(e)); view = initial(); render(); refresh(); }
+  };
+  $("accept").onclick = () => accept(true);
+  $("accept-audio").onclick = () => accept(false);
+  $("decline").onclick = async () => {
+    if (!("call" in view)) return;
+    try { await invoke("decline", { sessionId: view.call.session_id }); } catch (e) { notice(errorText(e)); }
+    view = initial(); render(); refresh();
+  };
+  for (const id of ["cancel", "hangup"]) {
+    $(id).onclick = async () => {
+      if (!("call" in view)) return;
+      const call = view.call;
+      view = initial(); render();
+      try { await invoke("hang_up", { sessionId: call.session_id }); } catch (e) { notice(errorText(e)); }
+      refresh();
+    };
+  }
+  $("mute").onclick = async () => {
+    try { await invoke("set_muted", { muted: !muted }); muted = !muted; render(); } catch (e) { notice(errorText(e)); }
+  };
+  $("camera").onclick = async () => {
+    try { await invoke("set_camera", { on: !cameraOn }); cameraOn = !cameraOn; render(); } catch (e) { notice(errorText(e)); }
+  };
+  $("open-settings").onclick = () => openSettings().catch((e) => notice(errorText(e)));
+  $("settings-cancel").onclick = () => { $("settings").hidden = true; };
+  $("settings-form").onsubmit = (ev) => { ev.preventDefault(); saveSettings(); };
+  $("ringtone").onchange = () => { $("ringtone-file-row").hidden = /** @type {HTMLSelectElement} */ ($("ringtone")).value !== "file"; };
+  $("confirm-yes").onclick = async () => {
+    $("confirm").hidden = true;
+    view = initial(); render();
+    await invoke("close_window").catch((/** @type {unknown} */ e) => notice(errorText(e)));
+    refresh();
+  };
+  $("confirm-no").onclick = () => { $("confirm").hidden = true; };
+  /** @type {HTMLElement} */ ($("notice").querySelector(".close")).onclick = () => notice(null);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden && me) invoke("missed_seen").catch(() => {}); });
+
+  // Already signed in (the page reloaded)? Otherwise the sign-in screen,
+  // shown only now, with every button wired.
+  const who = await invoke("me");
+  if (who) await signedIn(who);
+  else show("signin");
+  setInterval(() => {
+    videoStats.fps = videoStats.decoded - decodedAtLastTick;
+    decodedAtLastTick = videoStats.decoded;
+    if (!callStarted || view.screen !== "call") return;
+    $("duration").textContent = clock((Date.now() - callStarted) / 1000);
+    const q = quality({ fps: videoStats.fps, video: view.call.call_type === "video" && tiles.size > 0, media: mediaState });
+    $("quality").className = `quality ${q}`;
+    $("quality").textContent = q;
+  }, 1000);
+}
+
+start();

@@ -1,0 +1,53 @@
+// @ts-check
+// The always-on-top incoming window: who calls, accept (video or audio
+// only), decline. The app closes it when the ringing stops anywhere.
+/** @typedef {import("../bindings/CallInfo").CallInfo} CallInfo */
+/** @typedef {import("../bindings/UiEvent").UiEvent} UiEvent */
+
+// @ts-ignore: injected by Tauri (withGlobalTauri)
+const tauri = window.__TAURI__;
+const invoke = tauri.core.invoke;
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+/** @type {CallInfo | null} */
+let call = null;
+
+/** @param {CallInfo | null} c */
+function show(c) {
+  call = c;
+  if (!c) return;
+  const group = c.receiver_type === "group";
+  $("who").textContent = c.initiator.name;
+  $("what").textContent = `Incoming ${c.call_type} call${group ? ` to ${c.receiver.name}` : ""}`;
+  /** @type {HTMLElement} */ (document.querySelector(".avatar")).textContent = c.initiator.name.slice(0, 1).toUpperCase();
+  $("accept-audio").hidden = c.call_type !== "video";
+}
+
+/** @param {string} cmd @param {Record<string, unknown>} args */
+async function act(cmd, args) {
+  if (!call) return;
+  for (const b of document.querySelectorAll("button")) /** @type {HTMLButtonElement} */ (b).disabled = true;
+  try {
+    await invoke(cmd, { sessionId: call.session_id, ...args });
+  } catch (e) {
+    $("error").hidden = false;
+    $("error").textContent = /** @type {any} */ (e).message || String(e);
+    for (const b of document.querySelectorAll("button")) /** @type {HTMLButtonElement} */ (b).disabled = false;
+  }
+}
+
+async function start() {
+  const events = new tauri.core.Channel();
+  events.onmessage = (/** @type {UiEvent} */ msg) => {
+    if (msg.type === "ringing") show(msg.call || null);
+  };
+  await invoke("subscribe", { events });
+  $("accept").onclick = () => act("accept", { video: true });
+  $("accept-audio").onclick = () => act("accept", { video: false });
+  $("decline").onclick = () => act("decline", {});
+  /** @type {CallInfo[]} */
+  const ringing = await invoke("ringing");
+  show(ringing[0] || null);
+}
+
+start();

@@ -1,0 +1,149 @@
+// @ts-check
+// The view state of the call screens as a pure function of what the app
+// says (call events and the app's own events), so it can be tested without
+// a window. `view` is one of:
+//   {screen: "home", message?} | {screen: "outgoing", call}
+//   | {screen: "incoming", call} | {screen: "call", call, video}
+/** @typedef {import("../bindings/CallInfo").CallInfo} CallInfo */
+/** @typedef {import("../bindings/Event").Event} CallEvent */
+/** @typedef {import("../bindings/UiEvent").UiEvent} UiEvent */
+/** @typedef {import("../bindings/HistoryEntry").HistoryEntry} HistoryEntry */
+/**
+ * @typedef {{screen: "home", message?: string | null}
+ *   | {screen: "outgoing", call: CallInfo}
+ *   | {screen: "incoming", call: CallInfo}
+ *   | {screen: "call", call: CallInfo, video: boolean}} View
+ */
+
+/** @returns {View} */
+export function initial() {
+  return { screen: "home" };
+}
+
+/** @type {Record<string, string>} */
+const REJECTED = {
+  busy: "is busy",
+  rejected: "declined the call",
+  unanswered: "did not answer",
+  cancelled: "cancelled",
+};
+
+/**
+ * The other side of a call, as this user sees it.
+ * @param {CallInfo} call
+ * @param {string} me
+ */
+export function peerName(call, me) {
+  if (call.receiver_type === "group") return call.receiver.name;
+  return call.initiator.uid === me ? call.receiver.name : call.initiator.name;
+}
+
+/**
+ * One call event (the SDK's, as the app forwards it) in, the next view out.
+ * @param {View} view
+ * @param {CallEvent} event
+ * @param {string} me
+ * @returns {View}
+ */
+export function reduce(view, event, me) {
+  const call = event.call;
+  const current = "call" in view ? view.call.session_id : null;
+  switch (event.event) {
+    case "incoming_call_received":
+      // A second call while in one stays a notification, not a takeover.
+      if (view.screen === "call" || view.screen === "outgoing") return view;
+      return { screen: "incoming", call };
+    case "outgoing_call_accepted":
+      return current === call.session_id ? { screen: "call", call, video: call.call_type === "video" } : view;
+    case "outgoing_call_rejected":
+      if (current !== call.session_id) return view;
+      return { screen: "home", message: `${peerName(call, me)} ${REJECTED[call.status] || "could not take the call"}.` };
+    case "incoming_call_cancelled":
+      if (current !== call.session_id) return view;
+      if (event.reason === "answered_elsewhere") return { screen: "home", message: "Answered on another device." };
+      if (event.reason === "declined_elsewhere") return { screen: "home", message: null };
+      return { screen: "home", message: `Missed call from ${peerName(call, me)}.` };
+    case "call_ended_message_received":
+      return current === call.session_id ? { screen: "home", message: "Call ended." } : view;
+    case "participant_joined":
+    case "participant_left":
+      // A group call goes on; keep the newest call object.
+      return current === call.session_id && view.screen === "call" ? { ...view, call } : view;
+  }
+  return view;
+}
+
+/**
+ * What the app said (any of its events) in, the next view out.
+ * @param {View} view
+ * @param {UiEvent} msg
+ * @param {string} me
+ * @returns {View}
+ */
+export function apply(view, msg, me) {
+  switch (msg.type) {
+    case "call":
+      return reduce(view, msg.event, me);
+    case "joined":
+      // We are in this call now: answered here (anywhere), or placed.
+      if (msg.call.status === "initiated") return { screen: "outgoing", call: msg.call };
+      if (msg.call.status !== "ongoing") return view;
+      return { screen: "call", call: msg.call, video: msg.video };
+    case "ringing":
+    case "missed":
+    case "connection":
+    case "media":
+    case "confirm_close":
+    case "notice":
+      return view;
+  }
+  return view;
+}
+
+/**
+ * "m:ss" (or "h:mm:ss") for a number of seconds.
+ * @param {number} secs
+ */
+export function clock(secs) {
+  const s = Math.max(0, Math.floor(secs));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
+/**
+ * One history row as the list shows it.
+ * @param {HistoryEntry} h
+ * @returns {{arrow: string, who: string, outcome: string, duration: string | null, missed: boolean, callBack: {receiver: string, group: boolean, video: boolean}}}
+ */
+export function historyRow(h) {
+  const secs = h.joined_at && h.ended_at ? (Date.parse(h.ended_at) - Date.parse(h.joined_at)) / 1000 : null;
+  /** @type {Record<string, string>} */
+  const words = {
+    ended: "ended", missed: "missed", rejected: "declined", busy: "busy",
+    cancelled: "cancelled", unanswered: "no answer", ongoing: "in progress", initiated: "ringing",
+  };
+  return {
+    arrow: h.direction === "outgoing" ? "↗" : "↙",
+    who: h.peer_name,
+    outcome: words[h.status] || h.status,
+    duration: secs === null ? null : clock(secs),
+    missed: h.status === "missed",
+    callBack: { receiver: h.peer, group: h.receiver_type === "group", video: h.call_type === "video" },
+  };
+}
+
+/**
+ * Connection quality from the frames drawn in the last second and the media state.
+ * @param {{fps: number, video: boolean, media: string}} s
+ * @returns {"good" | "fair" | "poor" | "reconnecting" | "connecting"}
+ */
+export function quality(s) {
+  if (s.media === "reconnecting") return "reconnecting";
+  if (s.media !== "connected" && s.media !== "reconnected") return "connecting";
+  if (!s.video) return "good";
+  if (s.fps >= 20) return "good";
+  if (s.fps >= 8) return "fair";
+  return "poor";
+}

@@ -1,0 +1,174 @@
+// The call screens' view state for every call event and every app event:
+// what the page shows, without a window.
+import { describe, expect, test } from "vitest";
+import { apply, clock, historyRow, initial, peerName, quality, reduce } from "../src/state.js";
+
+const ME = "bob";
+
+/** A call as the server sends it; `over` replaces fields. */
+function call(over = {}) {
+  return {
+    session_id: "c1",
+    status: "initiated",
+    call_type: "video",
+    receiver_type: "user",
+    initiator: { uid: "alice", name: "Alice" },
+    receiver: { uid: "bob", name: "Bob" },
+    initiated_at: "2026-12-01T10:00:00.000Z",
+    joined_at: null,
+    ended_at: null,
+    ring_deadline: "2026-12-01T10:00:30.000Z",
+    participants: [],
+    ...over,
+  };
+}
+
+const ev = (event, over = {}, reason = null) => ({ event, call: call(over), reason });
+const ringing = { screen: "incoming", call: call() };
+const outgoing = { screen: "outgoing", call: call({ initiator: { uid: "bob", name: "Bob" }, receiver: { uid: "alice", name: "Alice" } }) };
+const inCall = { screen: "call", call: call({ status: "ongoing" }), video: true };
+
+describe("incoming_call_received", () => {
+  test("at home, the incoming screen shows the caller", () => {
+    const v = reduce(initial(), ev("incoming_call_received"), ME);
+    expect(v.screen).toBe("incoming");
+    expect(peerName(v.call, ME)).toBe("Alice");
+  });
+  test("during a call or while calling out, a second ring does not take over", () => {
+    expect(reduce(inCall, ev("incoming_call_received", { session_id: "c2" }), ME)).toBe(inCall);
+    expect(reduce(outgoing, ev("incoming_call_received", { session_id: "c2" }), ME)).toBe(outgoing);
+  });
+});
+
+describe("incoming_call_cancelled", () => {
+  test("the caller cancelled: home, saying we missed it", () => {
+    const v = reduce(ringing, ev("incoming_call_cancelled", {}, "cancelled"), ME);
+    expect(v).toEqual({ screen: "home", message: "Missed call from Alice." });
+  });
+  test("it timed out: missed too", () => {
+    expect(reduce(ringing, ev("incoming_call_cancelled", {}, "timeout"), ME).message).toBe("Missed call from Alice.");
+  });
+  test("answered on another of our devices: home, saying where", () => {
+    expect(reduce(ringing, ev("incoming_call_cancelled", {}, "answered_elsewhere"), ME)).toEqual({ screen: "home", message: "Answered on another device." });
+  });
+  test("declined on another device: home, quietly", () => {
+    expect(reduce(ringing, ev("incoming_call_cancelled", {}, "declined_elsewhere"), ME)).toEqual({ screen: "home", message: null });
+  });
+  test("about another call: nothing changes", () => {
+    expect(reduce(ringing, ev("incoming_call_cancelled", { session_id: "zz" }, "cancelled"), ME)).toBe(ringing);
+  });
+});
+
+describe("outgoing_call_accepted", () => {
+  test("our call answered: the call window", () => {
+    const v = reduce(outgoing, ev("outgoing_call_accepted", { ...outgoing.call, status: "ongoing" }), ME);
+    expect(v.screen).toBe("call");
+    expect(v.video).toBe(true);
+  });
+  test("an audio call shows as audio", () => {
+    const v = reduce(outgoing, ev("outgoing_call_accepted", { ...outgoing.call, status: "ongoing", call_type: "audio" }), ME);
+    expect(v.video).toBe(false);
+  });
+  test("another call's accept changes nothing", () => {
+    expect(reduce(outgoing, ev("outgoing_call_accepted", { session_id: "zz" }), ME)).toBe(outgoing);
+  });
+});
+
+describe("outgoing_call_rejected", () => {
+  const rejected = (status) => reduce(outgoing, ev("outgoing_call_rejected", { ...outgoing.call, status }), ME);
+  test("busy, declined, unanswered: each says what happened", () => {
+    expect(rejected("busy")).toEqual({ screen: "home", message: "Alice is busy." });
+    expect(rejected("rejected")).toEqual({ screen: "home", message: "Alice declined the call." });
+    expect(rejected("unanswered")).toEqual({ screen: "home", message: "Alice did not answer." });
+  });
+  test("an unexpected status still says something", () => {
+    expect(rejected("ended").message).toBe("Alice could not take the call.");
+  });
+});
+
+describe("call_ended_message_received", () => {
+  test("the other side hung up: home, call ended", () => {
+    expect(reduce(inCall, ev("call_ended_message_received", { status: "ended" }), ME)).toEqual({ screen: "home", message: "Call ended." });
+  });
+  test("another call ending changes nothing", () => {
+    expect(reduce(inCall, ev("call_ended_message_received", { session_id: "zz" }), ME)).toBe(inCall);
+  });
+});
+
+describe("participants of a group call", () => {
+  const group = { screen: "call", call: call({ status: "ongoing", receiver_type: "group", receiver: { guid: "team", name: "Team" } }), video: true };
+  test("someone joins or leaves: still in the call, with the newest call object", () => {
+    for (const kind of ["participant_joined", "participant_left"]) {
+      const updated = { ...group.call, participants: [{ uid: "carol", name: "Carol", role: "callee", state: "joined" }] };
+      const v = reduce(group, { event: kind, call: updated, reason: null, participant: "carol" }, ME);
+      expect(v.screen).toBe("call");
+      expect(v.call.participants).toHaveLength(1);
+    }
+  });
+  test("a group call is named after the group", () => {
+    expect(peerName(group.call, ME)).toBe("Team");
+  });
+});
+
+describe("the app's own events", () => {
+  test("joined (accepted here, in the window or the notification): the call window", () => {
+    const v = apply(ringing, { type: "joined", call: call({ status: "ongoing" }), video: false }, ME);
+    expect(v).toEqual({ screen: "call", call: call({ status: "ongoing" }), video: false });
+  });
+  test("joined with a call still ringing out (call back): the outgoing screen", () => {
+    const v = apply(initial(), { type: "joined", call: call(), video: true }, ME);
+    expect(v.screen).toBe("outgoing");
+  });
+  test("joined with a call already over changes nothing", () => {
+    expect(apply(ringing, { type: "joined", call: call({ status: "cancelled" }), video: true }, ME)).toBe(ringing);
+  });
+  test("call events pass through the reducer", () => {
+    expect(apply(ringing, { type: "call", event: ev("incoming_call_cancelled", {}, "cancelled") }, ME).screen).toBe("home");
+  });
+  test("ringing, missed, connection, media, notices and close requests leave the screen as it is", () => {
+    for (const msg of [
+      { type: "ringing", call: null },
+      { type: "missed", count: 2 },
+      { type: "connection", state: "reconnecting" },
+      { type: "media", event: "reconnecting", peer: "alice", detail: null },
+      { type: "confirm_close" },
+      { type: "notice", message: "No sound output" },
+    ]) expect(apply(inCall, msg, ME)).toBe(inCall);
+  });
+});
+
+describe("history rows", () => {
+  const row = (over) => historyRow({
+    session_id: "c1", status: "ended", direction: "incoming", peer: "alice", peer_name: "Alice",
+    receiver_type: "user", call_type: "video", initiated_at: "2026-12-01T10:00:00.000Z",
+    joined_at: "2026-12-01T10:00:02.000Z", ended_at: "2026-12-01T10:01:07.400Z", ...over,
+  });
+  test("an ended call shows its duration and who to call back", () => {
+    const r = row({});
+    expect(r).toMatchObject({ who: "Alice", outcome: "ended", duration: "1:05", missed: false, arrow: "↙" });
+    expect(r.callBack).toEqual({ receiver: "alice", group: false, video: true });
+  });
+  test("a missed call is marked missed and has no duration", () => {
+    expect(row({ status: "missed", joined_at: null, ended_at: "2026-12-01T10:00:30.000Z" })).toMatchObject({ missed: true, duration: null, outcome: "missed" });
+  });
+  test("outgoing calls to a group call the group back", () => {
+    expect(row({ direction: "outgoing", receiver_type: "group", peer: "team", call_type: "audio" }).callBack).toEqual({ receiver: "team", group: true, video: false });
+  });
+});
+
+test("durations read as m:ss, then h:mm:ss", () => {
+  expect(clock(0)).toBe("0:00");
+  expect(clock(59.9)).toBe("0:59");
+  expect(clock(61)).toBe("1:01");
+  expect(clock(3600 + 62)).toBe("1:01:02");
+  expect(clock(-5)).toBe("0:00");
+});
+
+test("connection quality follows the frames drawn and the media state", () => {
+  expect(quality({ fps: 30, video: true, media: "connected" })).toBe("good");
+  expect(quality({ fps: 12, video: true, media: "connected" })).toBe("fair");
+  expect(quality({ fps: 2, video: true, media: "reconnected" })).toBe("poor");
+  expect(quality({ fps: 0, video: false, media: "connected" })).toBe("good");
+  expect(quality({ fps: 30, video: true, media: "reconnecting" })).toBe("reconnecting");
+  expect(quality({ fps: 0, video: true, media: "connecting" })).toBe("connecting");
+});
