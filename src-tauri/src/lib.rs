@@ -19,97 +19,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use peal_client::{
-    Call, CallInfo, CallType, ClientConfig, ClientError, ClientEvent, PealClient, ReceiverType,
-    RejectStatus,
+    Call, CallInfo, CallType, ClientConfig, ClientEvent, PealClient, ReceiverType, RejectStatus,
 };
 use peal_desktop_core::settings::Settings;
 use peal_desktop_core::tones;
+pub use peal_desktop_core::ui::{Diagnostics, Me, SettingsView, UiError, UiEvent};
 use peal_media::{CallSession, MediaError, SessionSettings, Sources};
 use peal_proto::wire::{Contact, GroupInfo, HistoryEntry, Status};
 use peal_proto::SessionId;
-use serde::Serialize;
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tauri::{AppHandle, Manager, State};
 use tokio::sync::Mutex;
-
-/// An error the page can show: a stable code and a sentence.
-#[derive(Debug, Clone, Serialize, thiserror::Error)]
-#[error("{message}")]
-pub struct UiError {
-    pub code: String,
-    pub message: String,
-}
-
-impl UiError {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
-        UiError {
-            code: code.to_owned(),
-            message: message.into(),
-        }
-    }
-
-    pub fn internal(e: impl std::fmt::Display) -> Self {
-        UiError::new("internal", e.to_string())
-    }
-
-    fn not_signed_in() -> Self {
-        UiError::new("not_signed_in", "sign in first")
-    }
-}
-
-impl From<ClientError> for UiError {
-    fn from(e: ClientError) -> Self {
-        let code = e
-            .code()
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "unreachable".to_owned());
-        UiError::new(&code, e.to_string())
-    }
-}
-
-impl From<MediaError> for UiError {
-    fn from(e: MediaError) -> Self {
-        UiError::new("media_unavailable", e.to_string())
-    }
-}
-
-/// Who is signed in, as the page shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Me {
-    pub uid: String,
-    pub name: String,
-    pub server: String,
-    pub local: bool,
-}
-
-/// What reaches the pages on their events channels, in the order it happened.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum UiEvent {
-    /// A call event (the SDK's, unchanged).
-    Call { event: Box<peal_client::Event> },
-    /// We are in this call now (accepted here, from the window, the
-    /// notification or the page, or our call was answered).
-    Joined { call: Box<CallInfo>, video: bool },
-    /// The call the incoming window shows (none: it closes).
-    Ringing { call: Option<Box<CallInfo>> },
-    /// Missed calls not yet seen.
-    Missed { count: u32 },
-    /// The signaling connection: `connected`, `reconnecting`, `signed_out`.
-    Connection { state: String },
-    /// A media event of the current call: `connected`, `reconnecting`,
-    /// `reconnected`, `participant_left`, `remote_state`, `ended`; `peer` when
-    /// it is about one participant.
-    Media {
-        event: String,
-        peer: Option<String>,
-        detail: Option<String>,
-    },
-    /// The main window was asked to close during a call: the page asks first.
-    ConfirmClose,
-    /// Something the user should know that is not an error (no camera, …).
-    Notice { message: String },
-}
 
 struct Signed {
     client: PealClient,
@@ -313,7 +233,7 @@ async fn ringing(state: State<'_, AppState>) -> Result<Vec<CallInfo>, UiError> {
 
 /// What sounds now and what was measured (for diagnostics and tests).
 #[tauri::command]
-async fn diagnostics(state: State<'_, AppState>) -> Result<ring::Diagnostics, UiError> {
+async fn diagnostics(state: State<'_, AppState>) -> Result<Diagnostics, UiError> {
     Ok(state
         .ring
         .diag
@@ -603,15 +523,6 @@ async fn set_muted(state: State<'_, AppState>, muted: bool) -> Result<(), UiErro
 async fn set_camera(state: State<'_, AppState>, on: bool) -> Result<(), UiError> {
     media(&state).await?.set_video_enabled(on);
     Ok(())
-}
-
-/// The settings page's data: the settings and the choices it offers.
-#[derive(Debug, Clone, Serialize)]
-pub struct SettingsView {
-    pub settings: Settings,
-    /// Built-in ringtones: (id, name).
-    pub ringtones: Vec<(String, String)>,
-    pub cameras: usize,
 }
 
 #[tauri::command]

@@ -13,11 +13,10 @@ use peal_desktop_core::tones;
 use peal_proto::time::Millis;
 use peal_proto::wire::{CallInfo, Event, EventKind};
 use peal_proto::SessionId;
-use serde::Serialize;
 use tauri::{AppHandle, Manager};
 use tokio::sync::mpsc;
 
-use crate::{shell, AppState, UiEvent};
+use crate::{shell, AppState, Diagnostics, UiEvent};
 
 /// What happened, for the driver.
 #[derive(Debug)]
@@ -29,24 +28,6 @@ pub enum Msg {
     HungUp(SessionId),
     DoNotDisturb(bool),
     MissedSeen,
-}
-
-/// What the app measured and what sounds now (for the page's diagnostics
-/// and the end-to-end tests).
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct Diagnostics {
-    /// The sound playing now: `ringtone`, `ringback`, `busy` or none.
-    pub sound: Option<String>,
-    /// Each ring: from the incoming event reaching the app to the sound
-    /// device pulling the ringtone's first samples.
-    pub event_to_ringtone_ms: Vec<f64>,
-    /// Calls ringing this device now.
-    pub calls_ringing: usize,
-    pub missed: u32,
-    pub sound_unavailable: Option<String>,
-    pub notifications_unavailable: Option<String>,
-    #[serde(skip)]
-    ring_heard_at: Option<Instant>,
 }
 
 #[derive(Clone)]

@@ -13,6 +13,8 @@
 //! - [`notify`]: native notifications with Accept / Decline and Call back
 //!   (notify-rust: D-Bus on Linux, the system's own on macOS and Windows).
 //! - [`settings`]: the user's choices, kept as one JSON file.
+//! - [`ui`]: what the page and the Rust side say to each other; the page's
+//!   TypeScript (`ui/bindings/`) is generated from these types.
 
 #![deny(clippy::wildcard_enum_match_arm)]
 
@@ -21,3 +23,4 @@ pub mod notify;
 pub mod player;
 pub mod settings;
 pub mod tones;
+pub mod ui;

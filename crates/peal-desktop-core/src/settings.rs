@@ -9,11 +9,16 @@ use serde::{Deserialize, Serialize};
 use crate::tones::{self, Tone, ToneError};
 
 /// Which ringtone: a built-in one by id, or a file of the user's own.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Ringtone {
-    Builtin { id: String },
-    File { path: PathBuf },
+    Builtin {
+        id: String,
+    },
+    File {
+        #[ts(type = "string")]
+        path: PathBuf,
+    },
 }
 
 impl Default for Ringtone {
@@ -37,7 +42,7 @@ impl Ringtone {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(default)]
 pub struct Settings {
     pub ringtone: Ringtone,
@@ -46,6 +51,7 @@ pub struct Settings {
     /// Incoming calls are declined as busy and counted as missed.
     pub do_not_disturb: bool,
     /// Index of the camera among the capture devices.
+    #[ts(type = "number")]
     pub camera: usize,
     /// The server last signed in to (`None`: this computer).
     pub server: Option<String>,

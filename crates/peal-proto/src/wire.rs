@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// Version of the event-stream protocol, sent in [`ServerFrame::Hello`].
 pub const PROTOCOL_VERSION: u32 = 1;
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallType {
@@ -19,6 +20,7 @@ pub enum CallType {
     Video,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiverType {
@@ -28,6 +30,7 @@ pub enum ReceiverType {
 
 /// The eight statuses of the seed. A call's own status is never `missed`:
 /// that is how a callee's history labels a call they did not answer.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -82,6 +85,7 @@ pub enum RejectStatus {
 }
 
 /// A user as the call object shows them.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Party {
     pub uid: UserId,
@@ -89,6 +93,7 @@ pub struct Party {
 }
 
 /// Whom a call was placed to: `{"uid", "name"}` for a user, `{"guid", "name"}` for a group.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Receiver {
@@ -112,6 +117,7 @@ impl Receiver {
     }
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -120,6 +126,7 @@ pub enum Role {
 }
 
 /// Where one participant stands in a call.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ParticipantState {
@@ -140,6 +147,7 @@ pub enum ParticipantState {
 }
 
 /// One participant as the call object shows them.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantInfo {
     pub uid: UserId,
@@ -149,6 +157,7 @@ pub struct ParticipantInfo {
 }
 
 /// The call object (the seed's `Call`), as events, responses and the CLI show it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallInfo {
     pub session_id: SessionId,
@@ -166,6 +175,7 @@ pub struct CallInfo {
 }
 
 /// The events of the seed's call listener, plus group extras.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
@@ -195,6 +205,7 @@ impl EventKind {
 }
 
 /// Why an event happened, where the event alone doesn't say.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
@@ -219,6 +230,7 @@ pub enum Reason {
 }
 
 /// One event about one call, to one device.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub event: EventKind,
@@ -398,6 +410,7 @@ pub struct CallResponse {
     pub call: CallInfo,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
@@ -406,6 +419,7 @@ pub enum Direction {
 }
 
 /// One row of `GET /v1/history`: a call from one user's point of view.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub session_id: SessionId,
@@ -422,6 +436,7 @@ pub struct HistoryEntry {
     pub ended_at: Option<Millis>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Presence {
@@ -431,6 +446,7 @@ pub enum Presence {
 }
 
 /// One row of `GET /v1/contacts`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
     pub uid: UserId,
@@ -439,6 +455,7 @@ pub struct Contact {
 }
 
 /// One row of `GET /v1/groups`: a group you belong to.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupInfo {
     pub guid: GroupId,

@@ -1,0 +1,188 @@
+//! What the page and the Rust side say to each other: the events on a
+//! page's channel, the answers of commands, the errors. The page's
+//! TypeScript declarations in `ui/bindings/` are generated from these types
+//! (and the wire types they hold); a test fails when the checked-in files
+//! are stale, and `PEAL_UPDATE_BINDINGS=1 cargo test -p peal-desktop-core
+//! bindings` writes them anew.
+
+use std::time::Instant;
+
+use peal_client::ClientError;
+use peal_proto::wire::{CallInfo, Event};
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::settings::Settings;
+
+/// An error the page can show: a stable code and a sentence.
+#[derive(Debug, Clone, Serialize, TS, thiserror::Error)]
+#[error("{message}")]
+pub struct UiError {
+    pub code: String,
+    pub message: String,
+}
+
+impl UiError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        UiError {
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        UiError::new("internal", e.to_string())
+    }
+
+    pub fn not_signed_in() -> Self {
+        UiError::new("not_signed_in", "sign in first")
+    }
+}
+
+impl From<ClientError> for UiError {
+    fn from(e: ClientError) -> Self {
+        let code = e
+            .code()
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "unreachable".to_owned());
+        UiError::new(&code, e.to_string())
+    }
+}
+
+/// Who is signed in, as the page shows it.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct Me {
+    pub uid: String,
+    pub name: String,
+    pub server: String,
+    pub local: bool,
+}
+
+/// What reaches the pages on their events channels, in the order it happened.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum UiEvent {
+    /// A call event (the SDK's, unchanged).
+    Call { event: Box<Event> },
+    /// We are in this call now (accepted here, from the window, the
+    /// notification or the page, or a call we placed from a notification).
+    Joined { call: Box<CallInfo>, video: bool },
+    /// The call the incoming window shows (none: it closes).
+    Ringing { call: Option<Box<CallInfo>> },
+    /// Missed calls not yet seen.
+    Missed { count: u32 },
+    /// The signaling connection: `connected`, `reconnecting`, `signed_out`.
+    Connection { state: String },
+    /// A media event of the current call: `connected`, `reconnecting`,
+    /// `reconnected`, `participant_joined`, `participant_left`,
+    /// `remote_state`, `ended`; `peer` when it is about one participant.
+    Media {
+        event: String,
+        peer: Option<String>,
+        detail: Option<String>,
+    },
+    /// The main window was asked to close during a call: the page asks first.
+    ConfirmClose,
+    /// Something the user should know that is not an error (no camera, …).
+    Notice { message: String },
+}
+
+/// The settings page's data: the settings and the choices it offers.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct SettingsView {
+    pub settings: Settings,
+    /// Built-in ringtones: (id, name).
+    pub ringtones: Vec<(String, String)>,
+    #[ts(type = "number")]
+    pub cameras: usize,
+}
+
+/// What sounds now and what was measured (diagnostics, and the end-to-end tests).
+#[derive(Debug, Default, Clone, Serialize, TS)]
+pub struct Diagnostics {
+    /// The sound playing now: `ringtone`, `ringback`, `busy`, or none.
+    pub sound: Option<String>,
+    /// Each ring: from the incoming event reaching the app to the sound
+    /// device pulling the ringtone's first samples.
+    pub event_to_ringtone_ms: Vec<f64>,
+    /// Calls ringing this device now.
+    #[ts(type = "number")]
+    pub calls_ringing: usize,
+    pub missed: u32,
+    pub sound_unavailable: Option<String>,
+    pub notifications_unavailable: Option<String>,
+    #[serde(skip)]
+    #[ts(skip)]
+    pub ring_heard_at: Option<Instant>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// Every type the page imports, with its dependencies.
+    fn declarations() -> Vec<(String, String)> {
+        use peal_proto::wire::*;
+        let cfg = ts_rs::Config::new();
+        let mut out = Vec::new();
+        macro_rules! each {
+            ($($t:ty),*) => {$(
+                let name = <$t as TS>::name(&cfg);
+                let text = <$t as TS>::export_to_string(&cfg).expect("exports");
+                out.push((name, text));
+            )*};
+        }
+        each!(
+            UiEvent,
+            UiError,
+            Me,
+            SettingsView,
+            Settings,
+            crate::settings::Ringtone,
+            Diagnostics,
+            Event,
+            EventKind,
+            Reason,
+            CallInfo,
+            CallType,
+            ReceiverType,
+            Status,
+            Party,
+            Receiver,
+            ParticipantInfo,
+            Role,
+            ParticipantState,
+            HistoryEntry,
+            Direction,
+            Contact,
+            Presence,
+            GroupInfo,
+            peal_proto::UserId,
+            peal_proto::GroupId,
+            peal_proto::SessionId,
+            peal_proto::Millis
+        );
+        out
+    }
+
+    #[test]
+    fn bindings_checked_in_for_the_page_match_the_rust_types() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../ui/bindings");
+        let update = std::env::var_os("PEAL_UPDATE_BINDINGS").is_some();
+        let mut stale = Vec::new();
+        for (name, text) in declarations() {
+            let path = dir.join(format!("{name}.ts"));
+            if update {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &text).unwrap();
+            } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                stale.push(name);
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "ui/bindings is stale for {stale:?}: run PEAL_UPDATE_BINDINGS=1 cargo test -p peal-desktop-core bindings"
+        );
+    }
+}
