@@ -4,8 +4,9 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 DATA ?= $(CURDIR)/target/demo-data
 LISTEN ?= 127.0.0.1:7300
+TAURI := $(CURDIR)/ui/node_modules/.bin/tauri
 
-.PHONY: run test deps build bench fmt lint
+.PHONY: run run-server test deps build package ui-check bench fmt lint
 
 deps:
 	@scripts/ensure-deps.sh
@@ -13,14 +14,29 @@ deps:
 build: deps
 	$(CARGO) build --workspace --bins
 
-## Starts the signaling server with demo users and the echo bot, and prints how to ring it.
+## Builds and starts the desktop app on "this computer" (a Peal server inside
+## the app, with the Echo contact).
 run: build
+	@scripts/run-desktop.sh target/debug/peal-desktop
+
+## The signaling server alone with demo users and the echo bot, for the CLI.
+run-server: build
 	@scripts/run-demo.sh "$(DATA)" "$(LISTEN)"
+
+## The .deb (Tauri's bundler, debug profile): target/debug/bundle/deb/.
+package: deps
+	$(TAURI) build --debug --bundles deb --ci
+
+## The page: type-checked against the generated bindings, and its units.
+ui-check: deps
+	cd ui && node_modules/.bin/tsc -p . && node_modules/.bin/vitest run
 
 ## Installs what it needs, then runs every test.
 test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(MAKE) --no-print-directory ui-check
+	$(MAKE) --no-print-directory package
 	$(CARGO) build --workspace --bins --tests
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast; \
@@ -28,7 +44,8 @@ test: deps
 	  $(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-## Benchmarks (release build): the ring path, then call media, on loopback.
+## Benchmarks (release build): the ring path, then call media, on loopback;
+## then the desktop app's footprint beside an empty Tauri window.
 bench: deps
 	$(CARGO) build --release --workspace --bins --examples
 	$(CARGO) run --release -p peal-tests --example ring_latency -- $(BENCH_ARGS)

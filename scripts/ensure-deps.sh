@@ -2,6 +2,7 @@
 # Installs what building and testing Peal needs on a fresh Debian 12 machine,
 # and nothing when it is already there. Safe to run again.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -32,6 +33,10 @@ pkg-config --exists ayatana-appindicator3-0.1 2>/dev/null || need_apt+=(libayata
 command -v dbus-daemon >/dev/null || need_apt+=(dbus-daemon)
 command -v xwd >/dev/null || need_apt+=(x11-apps)
 command -v xwininfo >/dev/null || need_apt+=(x11-utils)
+# The page's type check and unit tests, and the Tauri CLI that bundles the
+# .deb, come from npm.
+command -v npm >/dev/null || need_apt+=(nodejs npm)
+command -v dpkg-deb >/dev/null || need_apt+=(dpkg)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "ensure-deps: installing ${need_apt[*]} with apt-get" >&2
   as_root apt-get update -q
@@ -57,4 +62,9 @@ fi
 if ! command -v tauri-driver >/dev/null && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
   echo "ensure-deps: installing tauri-driver with cargo" >&2
   cargo install tauri-driver --locked --version 2.1.0
+fi
+# The page's tools (TypeScript, Vitest, the Tauri CLI), exactly as locked.
+if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+  echo "ensure-deps: installing the page's tools with npm ci" >&2
+  npm ci --prefix ui --no-audit --no-fund
 fi

@@ -13,7 +13,7 @@
 
 use peal_desktop_core::tones::power_at;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,12 +33,7 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
+use peal_tests::{free_port, wait_for};
 
 /// A peal-server with the system clock (so calls have real durations) and
 /// the users alice and bob (password `peal`).
@@ -264,32 +259,9 @@ impl Drop for Desktop {
     }
 }
 
-fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(start.elapsed() < Duration::from_secs(secs), "{what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 impl Desktop {
     async fn start() -> Desktop {
-        // A display number nobody holds (a stale lock makes Xvfb refuse).
-        let n = (0..200)
-            .map(|i| 90 + (u32::from(free_port()) + i) % 500)
-            .find(|n| !Path::new(&format!("/tmp/.X{n}-lock")).exists())
-            .expect("a free X display");
-        let display = format!(":{n}");
-        let xvfb = Command::new("Xvfb")
-            .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb (apt: xvfb) starts");
-        let socket = format!("/tmp/.X11-unix/X{n}");
-        wait_for("Xvfb up", 10, || Path::new(&socket).exists());
-
+        let (xvfb, display) = peal_tests::xvfb();
         let home = tempfile::tempdir().expect("home");
         // A private session bus: nothing reaches a developer's desktop.
         let bus_path = home.path().join("bus");
@@ -406,11 +378,7 @@ impl Desktop {
 
     /// Window titles on the X screen (the incoming window is a real X window).
     fn window_titles(&self) -> String {
-        Command::new("xwininfo")
-            .args(["-root", "-tree", "-display", &self.display])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
+        peal_tests::window_titles(&self.display)
     }
 
     /// What the app has played so far, as mono f32 (the device's channels averaged).

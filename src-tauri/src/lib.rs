@@ -23,7 +23,7 @@ use peal_client::{
 };
 use peal_desktop_core::settings::Settings;
 use peal_desktop_core::tones;
-pub use peal_desktop_core::ui::{Diagnostics, Me, SettingsView, UiError, UiEvent};
+pub use peal_desktop_core::ui::{Diagnostics, Me, SettingsView, StartOptions, UiError, UiEvent};
 use peal_media::{CallSession, MediaError, SessionSettings, Sources};
 use peal_proto::wire::{Contact, GroupInfo, HistoryEntry, Status};
 use peal_proto::SessionId;
@@ -170,6 +170,33 @@ async fn me(state: State<'_, AppState>) -> Result<Option<Me>, UiError> {
     Ok(state.signed.lock().await.as_ref().map(|s| s.me.clone()))
 }
 
+/// How the page should start: on this computer at once, or the form filled in.
+#[tauri::command]
+async fn start_options(state: State<'_, AppState>) -> Result<StartOptions, UiError> {
+    let s = state.settings();
+    let asked = std::env::args().any(|a| a == "--this-computer");
+    Ok(StartOptions {
+        this_computer: asked || s.this_computer,
+        server: s.server,
+        user: s.user,
+    })
+}
+
+/// Remembers how the user signed in, for the next start.
+fn remember_sign_in(state: &AppState, server: Option<(&str, &str)>) {
+    let Ok(mut s) = state.settings.lock() else {
+        return;
+    };
+    s.this_computer = server.is_none();
+    if let Some((url, uid)) = server {
+        s.server = Some(url.to_owned());
+        s.user = Some(uid.to_owned());
+    }
+    if let Err(e) = s.save(&state.settings_path) {
+        tracing::warn!(error = %e, "settings not saved");
+    }
+}
+
 /// "This computer": starts the embedded server and signs in as the local user.
 #[tauri::command]
 async fn start_local(app: AppHandle, state: State<'_, AppState>) -> Result<Me, UiError> {
@@ -183,6 +210,7 @@ async fn start_local(app: AppHandle, state: State<'_, AppState>) -> Result<Me, U
         .join("server");
     let (local, client) = local::start(dir, "desktop").await?;
     let url = local.url.clone();
+    remember_sign_in(&state, None);
     Ok(signed_in(app.clone(), &state, client, Some(local), url).await)
 }
 
@@ -200,6 +228,7 @@ async fn sign_in(
     }
     let client =
         PealClient::connect(ClientConfig::new(&server, &uid, &password, "desktop")).await?;
+    remember_sign_in(&state, Some((&server, &uid)));
     Ok(signed_in(app.clone(), &state, client, None, server).await)
 }
 
@@ -629,6 +658,7 @@ pub fn run() {
             subscribe,
             subscribe_video,
             me,
+            start_options,
             start_local,
             sign_in,
             contacts,

@@ -692,3 +692,50 @@ pub fn media_settings(t0: std::time::Instant) -> peal_media::SessionSettings {
     s.t0 = t0;
     s
 }
+
+/// A free TCP port on loopback (for a child process to listen on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+/// Waits (up to `secs`) until `ok`; panics saying `what` otherwise.
+pub fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < Duration::from_secs(secs), "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts Xvfb on a display nobody holds; the child and its `:N`.
+pub fn xvfb() -> (std::process::Child, String) {
+    use std::process::{Command, Stdio};
+    // A stale lock makes Xvfb refuse a display, so skip those.
+    let n = (0..200)
+        .map(|i| 90 + (u32::from(free_port()) + i) % 500)
+        .find(|n| !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists())
+        .expect("a free X display");
+    let display = format!(":{n}");
+    let child = Command::new("Xvfb")
+        .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Xvfb (apt: xvfb) starts");
+    let socket = format!("/tmp/.X11-unix/X{n}");
+    wait_for("Xvfb up", 10, || std::path::Path::new(&socket).exists());
+    (child, display)
+}
+
+/// The X window titles on `display` (`xwininfo -root -tree`).
+pub fn window_titles(display: &str) -> String {
+    std::process::Command::new("xwininfo")
+        .args(["-root", "-tree", "-display", display])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}

@@ -15,6 +15,10 @@ do_not_disturb: boolean,
  */
 camera: number, 
 /**
- * The server last signed in to (`None`: this computer).
+ * Signed in on "this computer" last time: the app does so again at start.
+ */
+this_computer: boolean, 
+/**
+ * The server and user last signed in to (the sign-in form is filled in).
  */
 server: string | null, user: string | null, };

@@ -395,8 +395,17 @@ async function start() {
   // Already signed in (the page reloaded)? Otherwise the sign-in screen,
   // shown only now, with every button wired.
   const who = await invoke("me");
+  /** @type {import("../bindings/StartOptions").StartOptions} */
+  const opts = await invoke("start_options");
   if (who) await signedIn(who);
-  else show("signin");
+  else if (opts.this_computer) {
+    show("signin");
+    $("local").click();
+  } else {
+    if (opts.server) input("server").value = opts.server;
+    if (opts.user) input("uid").value = opts.user;
+    show("signin");
+  }
   setInterval(() => {
     videoStats.fps = videoStats.decoded - decodedAtLastTick;
     decodedAtLastTick = videoStats.decoded;

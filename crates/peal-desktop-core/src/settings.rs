@@ -53,7 +53,9 @@ pub struct Settings {
     /// Index of the camera among the capture devices.
     #[ts(type = "number")]
     pub camera: usize,
-    /// The server last signed in to (`None`: this computer).
+    /// Signed in on "this computer" last time: the app does so again at start.
+    pub this_computer: bool,
+    /// The server and user last signed in to (the sign-in form is filled in).
     pub server: Option<String>,
     pub user: Option<String>,
 }
@@ -65,6 +67,7 @@ impl Default for Settings {
             ringtone_volume: 80,
             do_not_disturb: false,
             camera: 0,
+            this_computer: false,
             server: None,
             user: None,
         }

@@ -87,6 +87,16 @@ pub enum UiEvent {
     Notice { message: String },
 }
 
+/// What the page needs at start: sign in on this computer at once (`make
+/// run`, `--this-computer`, or how the user signed in last time), or the
+/// sign-in form filled in.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct StartOptions {
+    pub this_computer: bool,
+    pub server: Option<String>,
+    pub user: Option<String>,
+}
+
 /// The settings page's data: the settings and the choices it offers.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct SettingsView {
