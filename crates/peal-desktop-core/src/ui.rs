@@ -147,6 +147,7 @@ mod tests {
             UiEvent,
             UiError,
             Me,
+            StartOptions,
             SettingsView,
             Settings,
             crate::settings::Ringtone,
