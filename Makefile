@@ -50,6 +50,7 @@ bench: deps
 	$(CARGO) build --release --workspace --bins --examples
 	$(CARGO) run --release -p peal-tests --example ring_latency -- $(BENCH_ARGS)
 	$(CARGO) run --release -p peal-tests --example media_connect -- $(MEDIA_BENCH_ARGS)
+	$(CARGO) run --release -p peal-tests --example desktop_footprint -- $(DESKTOP_BENCH_ARGS)
 
 fmt:
 	$(CARGO) fmt --all

@@ -48,6 +48,7 @@ pub struct AppState {
     settings: std::sync::Mutex<Settings>,
     settings_path: PathBuf,
     ring: ring::Ring,
+    started: std::time::Instant,
 }
 
 impl AppState {
@@ -170,6 +171,25 @@ async fn me(state: State<'_, AppState>) -> Result<Option<Me>, UiError> {
     Ok(state.signed.lock().await.as_ref().map(|s| s.me.clone()))
 }
 
+/// The page says what it has put on screen; the first time the contacts
+/// show, the time since launch goes to the log (and the diagnostics).
+#[tauri::command]
+async fn shown(state: State<'_, AppState>, what: String) -> Result<(), UiError> {
+    if what == "contacts" {
+        let ms = state.started.elapsed().as_secs_f64() * 1e3;
+        let first = state
+            .ring
+            .diag
+            .lock()
+            .map(|mut d| d.launch_to_contacts_ms.replace(ms).is_none())
+            .unwrap_or(false);
+        if first {
+            eprintln!("peal-desktop: contacts shown {ms:.0} ms after launch");
+        }
+    }
+    Ok(())
+}
+
 /// How the page should start: on this computer at once, or the form filled in.
 #[tauri::command]
 async fn start_options(state: State<'_, AppState>) -> Result<StartOptions, UiError> {
@@ -210,6 +230,7 @@ async fn start_local(app: AppHandle, state: State<'_, AppState>) -> Result<Me, U
         .join("server");
     let (local, client) = local::start(dir, "desktop").await?;
     let url = local.url.clone();
+    eprintln!("peal-desktop: this computer's Peal server is at {url}");
     remember_sign_in(&state, None);
     Ok(signed_in(app.clone(), &state, client, Some(local), url).await)
 }
@@ -604,8 +625,9 @@ async fn close_window(app: AppHandle, state: State<'_, AppState>) -> Result<(), 
 
 /// Builds and runs the app.
 pub fn run() {
+    let started = std::time::Instant::now();
     tauri::Builder::default()
-        .setup(|app| {
+        .setup(move |app| {
             let handle = app.handle().clone();
             if !shell::single_instance(&handle) {
                 // Another Peal is running: it brings its window forward.
@@ -625,6 +647,7 @@ pub fn run() {
                 settings: std::sync::Mutex::new(settings),
                 settings_path,
                 ring,
+                started,
             });
             shell::tray(&handle);
             Ok(())
@@ -658,6 +681,7 @@ pub fn run() {
             subscribe,
             subscribe_video,
             me,
+            shown,
             start_options,
             start_local,
             sign_in,

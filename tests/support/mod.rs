@@ -4,6 +4,8 @@
 //!
 //! Scenario tests read like the spec; this module keeps the plumbing out of them.
 
+pub mod notifications;
+
 use futures_util::{SinkExt, StreamExt};
 use peal_proto::error::ErrorEnvelope;
 use peal_proto::wire::{
@@ -738,4 +740,36 @@ pub fn window_titles(display: &str) -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default()
+}
+
+/// A private D-Bus session bus (its socket in `dir`): the child and its address.
+pub fn session_bus(dir: &std::path::Path) -> (std::process::Child, String) {
+    use std::process::{Command, Stdio};
+    let path = dir.join("bus");
+    let address = format!("unix:path={}", path.display());
+    let child = Command::new("dbus-daemon")
+        .args(["--session", "--nofork", "--nopidfile"])
+        .arg(format!("--address={address}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dbus-daemon starts");
+    wait_for("the session bus", 10, || path.exists());
+    (child, address)
+}
+
+/// The sound card this machine lacks: `home`/.asoundrc makes ALSA's default
+/// device write what it plays (2 x f32, 48 kHz) to the file returned.
+pub fn alsa_to_file(home: &std::path::Path) -> PathBuf {
+    let capture = home.join("speaker.raw");
+    std::fs::write(
+        home.join(".asoundrc"),
+        format!(
+            "pcm.!default {{ type file slave.pcm \"nullsink\" file \"{}\" format \"raw\" }}\npcm.nullsink {{ type null }}\n",
+            capture.display()
+        ),
+    )
+    .expect("asoundrc");
+    capture
 }

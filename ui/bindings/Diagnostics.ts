@@ -14,6 +14,10 @@ sound: string | null,
  */
 event_to_ringtone_ms: Array<number>, 
 /**
+ * From the app's start to the page showing the contacts (first time).
+ */
+launch_to_contacts_ms: number | null, 
+/**
  * Calls ringing this device now.
  */
 calls_ringing: number, missed: number, sound_unavailable: string | null, notifications_unavailable: string | null, };

@@ -115,6 +115,8 @@ pub struct Diagnostics {
     /// Each ring: from the incoming event reaching the app to the sound
     /// device pulling the ringtone's first samples.
     pub event_to_ringtone_ms: Vec<f64>,
+    /// From the app's start to the page showing the contacts (first time).
+    pub launch_to_contacts_ms: Option<f64>,
     /// Calls ringing this device now.
     #[ts(type = "number")]
     pub calls_ringing: usize,
