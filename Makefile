@@ -23,9 +23,11 @@ run: build
 run-server: build
 	@scripts/run-demo.sh "$(DATA)" "$(LISTEN)"
 
-## The .deb (Tauri's bundler, debug profile): target/debug/bundle/deb/.
+## The .deb (Tauri's bundler): target/release/bundle/deb/ (make test makes
+## the debug one, PACKAGE_PROFILE=--debug, from the build it already has).
+PACKAGE_PROFILE ?=
 package: deps
-	$(TAURI) build --debug --bundles deb --ci
+	$(TAURI) build $(PACKAGE_PROFILE) --bundles deb --ci
 
 ## The page: type-checked against the generated bindings, and its units.
 ui-check: deps
@@ -36,7 +38,7 @@ test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(MAKE) --no-print-directory ui-check
-	$(MAKE) --no-print-directory package
+	$(MAKE) --no-print-directory package PACKAGE_PROFILE=--debug
 	$(CARGO) build --workspace --bins --tests
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast; \

@@ -103,6 +103,34 @@ fn the_deb_installs_into_a_scratch_root_and_the_installed_app_starts() {
         child.try_wait().expect("status").is_none(),
         "the installed app keeps running"
     );
+    // One instance: a second launch hands over to the first and exits.
+    let second = Command::new(&app)
+        .env("DISPLAY", &display)
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_RUNTIME_DIR", home.path())
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("a second launch");
+    let mut second = second;
+    peal_tests::wait_for("the second launch exits", 15, || {
+        second.try_wait().ok().flatten().is_some()
+    });
+    assert!(second.wait().expect("status").success());
+    assert!(
+        child.try_wait().expect("status").is_none(),
+        "the first goes on"
+    );
+    let windows = peal_tests::window_titles(&display);
+    assert_eq!(
+        windows.matches("\"Peal\"").count(),
+        1,
+        "one main window: {windows}"
+    );
     let _ = child.kill();
     let _ = child.wait();
     let _ = xvfb.kill();

@@ -87,8 +87,8 @@ fn connection_name(c: &peal_client::ConnectionState) -> &'static str {
     }
 }
 
-/// Forwards the SDK's events to the ringer and the pages, in order, until
-/// the client goes.
+/// Forwards the SDK's events to the ringer (call events) and the pages
+/// (the rest), in order, until the client goes.
 fn forward_events(app: AppHandle, client: &PealClient) {
     let mut events = client.events();
     tauri::async_runtime::spawn(async move {
@@ -96,18 +96,17 @@ fn forward_events(app: AppHandle, client: &PealClient) {
         while let Some(e) = events.next().await {
             let state = app.state::<AppState>();
             let ev = match e {
+                // The ringer passes call events on to the pages itself, just
+                // before what it decides about them, so they arrive in order.
                 ClientEvent::Call(event) => {
-                    state.ring.send(ring::Msg::Event(Box::new(event.clone())));
-                    UiEvent::Call {
-                        event: Box::new(event),
-                    }
+                    state.ring.send(ring::Msg::Event(Box::new(event)));
+                    continue;
                 }
                 ClientEvent::Connection(c) => UiEvent::Connection {
                     state: connection_name(&c).to_owned(),
                 },
-                ClientEvent::Presence { .. }
-                | ClientEvent::Media { .. }
-                | ClientEvent::Refused { .. } => continue,
+                ClientEvent::Presence { uid, presence } => UiEvent::Presence { uid, presence },
+                ClientEvent::Media { .. } | ClientEvent::Refused { .. } => continue,
             };
             state.send(ev).await;
         }
@@ -253,9 +252,37 @@ async fn sign_in(
     Ok(signed_in(app.clone(), &state, client, None, server).await)
 }
 
+/// The contacts; their presence is watched from then on (presence events).
 #[tauri::command]
 async fn contacts(state: State<'_, AppState>) -> Result<Vec<Contact>, UiError> {
-    Ok(state.client().await?.contacts().await?)
+    let client = state.client().await?;
+    let contacts = client.contacts().await?;
+    let max = peal_proto::wire::MAX_WATCHED;
+    let uids = contacts.iter().take(max).map(|c| c.uid.clone()).collect();
+    if let Err(e) = client.watch_presence(uids) {
+        tracing::warn!(error = %e, "presence not watched");
+    }
+    Ok(contacts)
+}
+
+/// Signs out: the event socket closes, "this computer"'s server stops, and
+/// the next start shows the sign-in screen.
+#[tauri::command]
+async fn sign_out(state: State<'_, AppState>) -> Result<(), UiError> {
+    leave_media(&state).await;
+    let signed = state.signed.lock().await.take();
+    if let Some(s) = signed {
+        if !s.me.local {
+            let _ = s.client.logout().await;
+        }
+        s.client.close();
+    }
+    if let Ok(mut s) = state.settings.lock() {
+        s.this_computer = false;
+        let _ = s.save(&state.settings_path);
+    }
+    state.send(UiEvent::SignedOut).await;
+    Ok(())
 }
 
 #[tauri::command]
@@ -263,7 +290,7 @@ async fn groups(state: State<'_, AppState>) -> Result<Vec<GroupInfo>, UiError> {
     Ok(state.client().await?.groups().await?)
 }
 
-/// The call history; looking at it clears the missed-call count.
+/// The call history.
 #[tauri::command]
 async fn history(state: State<'_, AppState>) -> Result<Vec<HistoryEntry>, UiError> {
     Ok(state.client().await?.history(200).await?)
@@ -284,24 +311,62 @@ async fn ringing(state: State<'_, AppState>) -> Result<Vec<CallInfo>, UiError> {
 /// What sounds now and what was measured (for diagnostics and tests).
 #[tauri::command]
 async fn diagnostics(state: State<'_, AppState>) -> Result<Diagnostics, UiError> {
-    Ok(state
+    let mut d = state
         .ring
         .diag
         .lock()
         .map(|d| d.clone())
-        .unwrap_or_default())
+        .unwrap_or_default();
+    let media = state
+        .signed
+        .lock()
+        .await
+        .as_ref()
+        .and_then(|s| s.media.clone());
+    d.media_stats = media.and_then(|m| serde_json::to_value(m.stats()).ok());
+    d.frames_to_page = (
+        FRAMES_TO_PAGE[0].load(std::sync::atomic::Ordering::Relaxed),
+        FRAMES_TO_PAGE[1].load(std::sync::atomic::Ordering::Relaxed),
+    );
+    Ok(d)
 }
+
+/// Notes a media step in the diagnostics (the newest 50).
+fn media_log(state: &AppState, what: String) {
+    log_to(&state.ring.diag, state.started, what);
+}
+
+fn log_to(diag: &std::sync::Mutex<Diagnostics>, started: std::time::Instant, what: String) {
+    let ms = started.elapsed().as_millis();
+    if let Ok(mut d) = diag.lock() {
+        d.media_log.push(format!("{ms} ms: {what}"));
+        let n = d.media_log.len();
+        if n > 50 {
+            d.media_log.drain(..n - 50);
+        }
+    }
+}
+
+/// Video frames sent to the page: remote, self view (for the diagnostics).
+static FRAMES_TO_PAGE: [std::sync::atomic::AtomicU64; 2] = [
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+];
 
 /// Joins the media of `call`: camera and microphone, or — on a machine
 /// without them — the test pattern and tone, saying so. `video` false
 /// starts with the camera off (accept audio only).
 async fn join_media(state: &AppState, client: &PealClient, call: &CallInfo, video: bool) {
     let mut settings = SessionSettings::new(call.call_type, Sources::Devices);
+    // The page decodes the video (WebCodecs): no second decode here.
+    settings.decode_video = false;
     settings.start_video_off = settings.start_video_off || !video;
     settings.camera = state.settings().camera;
     if let Ok(bind) = std::env::var("PEAL_MEDIA_BIND") {
         settings.bind = bind.split(',').map(str::to_owned).collect();
     }
+    let settings_wh = (settings.width, settings.height);
+    media_log(state, format!("joining the media of {}", call.session_id));
     let session = match peal_media::join_session(client, call, settings.clone()).await {
         Ok(s) => Ok(s),
         Err(MediaError::NoDevice(what)) => {
@@ -315,6 +380,13 @@ async fn join_media(state: &AppState, client: &PealClient, call: &CallInfo, vide
         }
         Err(e) => Err(e),
     };
+    media_log(
+        state,
+        match &session {
+            Ok(_) => "joined".to_owned(),
+            Err(e) => format!("not joined: {e}"),
+        },
+    );
     let session = match session {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -325,43 +397,19 @@ async fn join_media(state: &AppState, client: &PealClient, call: &CallInfo, vide
         }
     };
     let video = state.video.lock().await.clone();
-    let mut frames = session.video();
-    tauri::async_runtime::spawn(async move {
-        // After skipping frames (the page fell behind), only a keyframe can be decoded.
-        let mut need_key = false;
-        loop {
-            match frames.recv().await {
-                Ok(v) => {
-                    let Some(ch) = &video else { continue };
-                    let key = peal_media::assemble::is_keyframe(&v.vp8);
-                    if need_key && !key {
-                        continue;
-                    }
-                    need_key = false;
-                    let from = v.from.as_str().as_bytes();
-                    let from = &from[..from.len().min(255)];
-                    let mut msg = Vec::with_capacity(v.vp8.len() + 6 + from.len());
-                    msg.push(u8::from(key));
-                    msg.extend_from_slice(&(v.frame.width as u16).to_le_bytes());
-                    msg.extend_from_slice(&(v.frame.height as u16).to_le_bytes());
-                    msg.push(from.len() as u8);
-                    msg.extend_from_slice(from);
-                    msg.extend_from_slice(&v.vp8);
-                    if ch.send(InvokeResponseBody::Raw(msg)).is_err() {
-                        break;
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => need_key = true,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            }
+    if let Some(ch) = video {
+        forward_remote_video(session.vp8(), ch.clone());
+        if call.call_type == CallType::Video {
+            forward_self_view(session.local(), ch, (settings_wh.0, settings_wh.1));
         }
-    });
+    }
     if let Some(mut ev) = session.events() {
         let app_events: Vec<Channel<UiEvent>> = state
             .channels
             .lock()
             .map(|c| c.values().cloned().collect())
             .unwrap_or_default();
+        let (diag, started) = (state.ring.diag.clone(), state.started);
         tauri::async_runtime::spawn(async move {
             while let Some(e) = ev.recv().await {
                 let (name, peer, detail) = match e {
@@ -395,6 +443,7 @@ async fn join_media(state: &AppState, client: &PealClient, call: &CallInfo, vide
                         ("ended", None, Some(reason.to_string()))
                     }
                 };
+                log_to(&diag, started, format!("media {name} {peer:?} {detail:?}"));
                 let ev = UiEvent::Media {
                     event: name.to_owned(),
                     peer: peer.map(|p| p.to_string()),
@@ -409,6 +458,79 @@ async fn join_media(state: &AppState, client: &PealClient, call: &CallInfo, vide
     if let Some(s) = state.signed.lock().await.as_mut() {
         s.media = Some(session);
     }
+}
+
+/// One message on the video channel: `[key][w:u16][h:u16][n][from: n bytes][VP8]`
+/// (`from` empty: our own video, for the self view).
+fn video_message(key: bool, w: u32, h: u32, from: &str, vp8: &[u8]) -> InvokeResponseBody {
+    let from = &from.as_bytes()[..from.len().min(255)];
+    let mut msg = Vec::with_capacity(vp8.len() + 6 + from.len());
+    msg.push(u8::from(key));
+    msg.extend_from_slice(&(w.min(65_535) as u16).to_le_bytes());
+    msg.extend_from_slice(&(h.min(65_535) as u16).to_le_bytes());
+    msg.push(from.len() as u8);
+    msg.extend_from_slice(from);
+    msg.extend_from_slice(vp8);
+    InvokeResponseBody::Raw(msg)
+}
+
+/// Sends frames from `rx` to the page; after skipping frames (the page fell
+/// behind), waits for a keyframe, the only thing that can be decoded then.
+fn forward_frames<T: Clone + Send + 'static>(
+    mut rx: tokio::sync::broadcast::Receiver<T>,
+    ch: Channel<InvokeResponseBody>,
+    count: &'static std::sync::atomic::AtomicU64,
+    mut to_message: impl FnMut(&T) -> Option<(bool, InvokeResponseBody)> + Send + 'static,
+) {
+    tauri::async_runtime::spawn(async move {
+        let mut need_key = false;
+        loop {
+            match rx.recv().await {
+                Ok(v) => {
+                    let Some((key, msg)) = to_message(&v) else {
+                        continue;
+                    };
+                    if need_key && !key {
+                        continue;
+                    }
+                    need_key = false;
+                    if let Err(e) = ch.send(msg) {
+                        tracing::warn!(error = %e, "video to the page");
+                        break;
+                    }
+                    count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => need_key = true,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
+fn forward_remote_video(
+    rx: tokio::sync::broadcast::Receiver<peal_media::session::RemoteVp8>,
+    ch: Channel<InvokeResponseBody>,
+) {
+    forward_frames(rx, ch, &FRAMES_TO_PAGE[0], |v| {
+        let (w, h) = v.size.unwrap_or((0, 0));
+        let msg = video_message(v.key, w.into(), h.into(), v.from.as_str(), &v.vp8);
+        Some((v.key, msg))
+    });
+}
+
+/// Our own video as we send it (camera, or the test pattern), for the self view.
+fn forward_self_view(
+    rx: tokio::sync::broadcast::Receiver<peal_media::source::Encoded>,
+    ch: Channel<InvokeResponseBody>,
+    (w, h): (u32, u32),
+) {
+    forward_frames(rx, ch, &FRAMES_TO_PAGE[1], move |e| {
+        if !e.video {
+            return None;
+        }
+        let key = peal_media::assemble::is_keyframe(&e.data);
+        Some((key, video_message(key, w, h, "", &e.data)))
+    });
 }
 
 async fn leave_media(state: &AppState) {
@@ -446,7 +568,8 @@ async fn place(
         CallType::Audio
     };
     let info = client.initiate_call(Call::new(receiver, rt, ct)).await?;
-    state.ring.send(ring::Msg::Placed(info.clone()));
+    // The pages show the call from the ringer's queue, in order with its events.
+    state.ring.send(ring::Msg::Placed(info.clone(), video));
     if info.status.is_live() {
         set_current(state, &info.session_id).await;
         join_media(state, &client, &info, video).await;
@@ -473,14 +596,7 @@ pub(crate) async fn call_back(app: &AppHandle, missed: &CallInfo) -> Result<(), 
         peal_proto::wire::Receiver::User { .. } => (missed.initiator.uid.to_string(), false),
     };
     let video = missed.call_type == CallType::Video;
-    let info = place(&state, receiver, group, video).await?;
-    state
-        .send(UiEvent::Joined {
-            call: Box::new(info),
-            video,
-        })
-        .await;
-    Ok(())
+    place(&state, receiver, group, video).await.map(drop)
 }
 
 /// Accepts a ringing call (from the page, the incoming window or the
@@ -497,12 +613,7 @@ pub(crate) async fn answer(
     let info = client.accept_call(&id).await?;
     shell::show_main(app);
     set_current(&state, &info.session_id).await;
-    state
-        .send(UiEvent::Joined {
-            call: Box::new(info.clone()),
-            video,
-        })
-        .await;
+    state.ring.send(ring::Msg::Accepted(info.clone(), video));
     if info.status.is_live() {
         join_media(&state, &client, &info, video).await;
     }
@@ -546,10 +657,19 @@ async fn hang_up(state: State<'_, AppState>, session_id: String) -> Result<CallI
     Ok(r?)
 }
 
-/// Leaves the media once the call is over (the page calls this on the end event).
+/// Leaves the media of `session_id` once that call is over (the page calls
+/// this on its end); the media of any other call is left alone.
 #[tauri::command]
-async fn call_over(state: State<'_, AppState>) -> Result<(), UiError> {
-    leave_media(&state).await;
+async fn call_over(state: State<'_, AppState>, session_id: String) -> Result<(), UiError> {
+    let ours = state
+        .signed
+        .lock()
+        .await
+        .as_ref()
+        .is_some_and(|s| s.media.as_ref().is_some_and(|m| m.call().0 == session_id));
+    if ours {
+        leave_media(&state).await;
+    }
     Ok(())
 }
 
@@ -623,6 +743,32 @@ async fn close_window(app: AppHandle, state: State<'_, AppState>) -> Result<(), 
     Ok(())
 }
 
+/// glibc's malloc raises its mmap threshold to the size of the largest
+/// mmapped block freed, after which blocks that size come from per-thread
+/// arenas and stay there once freed. Each Argon2 hash ("this computer"'s
+/// server signs in its two local accounts) takes 19 MiB, so an idle app kept
+/// ~60 MB it no longer used (measured: 152 → 95 MB PSS for the Rust
+/// process). Restarting once with the threshold fixed at glibc's default
+/// (128 KiB) keeps big blocks mmapped, returned when freed. A user's own
+/// `GLIBC_TUNABLES` is left alone.
+#[cfg(target_os = "linux")]
+pub fn fixed_malloc_threshold() {
+    use std::os::unix::process::CommandExt;
+    const TUNABLE: &str = "glibc.malloc.mmap_threshold=131072";
+    if std::env::var_os("GLIBC_TUNABLES").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("GLIBC_TUNABLES", TUNABLE)
+        .exec();
+    // Only reached when the restart failed: carry on as we are.
+    eprintln!("peal-desktop: could not restart with {TUNABLE}: {err}");
+}
+
 /// Builds and runs the app.
 pub fn run() {
     let started = std::time::Instant::now();
@@ -653,6 +799,14 @@ pub fn run() {
             Ok(())
         })
         .on_window_event(|window, event| {
+            if let tauri::WindowEvent::Focused(true) = event {
+                if window.label() == shell::MAIN {
+                    // Back at the window: the missed calls are seen.
+                    if let Some(state) = window.app_handle().try_state::<AppState>() {
+                        state.ring.send(ring::Msg::MissedSeen);
+                    }
+                }
+            }
             if let tauri::WindowEvent::CloseRequested { api, .. } = event {
                 if window.label() != shell::MAIN {
                     return;
@@ -686,6 +840,7 @@ pub fn run() {
             start_local,
             sign_in,
             contacts,
+            sign_out,
             groups,
             history,
             missed_seen,

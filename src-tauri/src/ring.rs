@@ -1,6 +1,8 @@
 //! Drives [`peal_desktop_core::alerts`]: feeds it the SDK's call events and
 //! what the user did, in one task and in order, and performs its effects
-//! (sound, notifications, the incoming window, the missed count).
+//! (sound, notifications, the incoming window, the missed count). Call
+//! events reach the pages from here too, each just before its effects, so a
+//! page never sees "stop ringing" before the event that caused it.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -22,8 +24,11 @@ use crate::{shell, AppState, Diagnostics, UiEvent};
 #[derive(Debug)]
 pub enum Msg {
     Event(Box<Event>),
-    Placed(CallInfo),
+    /// We placed this call (video or not): the pages show it, then the ringback.
+    Placed(CallInfo, bool),
     Answered(SessionId),
+    /// The server took our accept: the pages show the call.
+    Accepted(CallInfo, bool),
     Declined(SessionId),
     HungUp(SessionId),
     DoNotDisturb(bool),
@@ -64,7 +69,9 @@ pub fn start(app: AppHandle, do_not_disturb: bool) -> Ring {
                     if let Some(heard) = diag.ring_heard_at.take() {
                         let ms = at.saturating_duration_since(heard).as_secs_f64() * 1e3;
                         diag.event_to_ringtone_ms.push(ms);
-                        eprintln!("peal-desktop: ringtone playing {ms:.1} ms after the incoming event");
+                        eprintln!(
+                            "peal-desktop: ringtone playing {ms:.1} ms after the incoming event"
+                        );
                     }
                 }
             }
@@ -88,14 +95,7 @@ pub fn start(app: AppHandle, do_not_disturb: bool) -> Ring {
         tx,
         diag: diag.clone(),
     };
-    tauri::async_runtime::spawn(run(
-        app,
-        rx,
-        player,
-        Arc::new(Notifier::new()),
-        Alerts::new(do_not_disturb),
-        diag,
-    ));
+    tauri::async_runtime::spawn(run(app, rx, player, Alerts::new(do_not_disturb), diag));
     ring
 }
 
@@ -103,10 +103,10 @@ async fn run(
     app: AppHandle,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     player: Player,
-    notifier: Arc<Notifier>,
     mut alerts: Alerts,
     diag: Arc<Mutex<Diagnostics>>,
 ) {
+    let notes = Notes::start(app.clone(), diag.clone());
     loop {
         let wait = alerts
             .next_deadline()
@@ -126,19 +126,38 @@ async fn run(
                 }
             }
         }
+        // The pages hear the call event (or of the call we placed) first,
+        // then what it changes here.
+        match &msg {
+            Some(Msg::Event(e)) => {
+                app.state::<AppState>()
+                    .send(UiEvent::Call { event: e.clone() })
+                    .await;
+            }
+            Some(Msg::Placed(call, video) | Msg::Accepted(call, video)) => {
+                app.state::<AppState>()
+                    .send(UiEvent::Joined {
+                        call: Box::new(call.clone()),
+                        video: *video,
+                    })
+                    .await;
+            }
+            _ => {}
+        }
         let t = now();
         let fx = match &msg {
             None => alerts.step(Input::Tick, t),
             Some(Msg::Event(e)) => alerts.step(Input::Event(e), t),
-            Some(Msg::Placed(c)) => alerts.step(Input::Placed(c), t),
+            Some(Msg::Placed(c, _)) => alerts.step(Input::Placed(c), t),
             Some(Msg::Answered(id)) => alerts.step(Input::Answered(id), t),
+            Some(Msg::Accepted(..)) => Vec::new(),
             Some(Msg::Declined(id)) => alerts.step(Input::Declined(id), t),
             Some(Msg::HungUp(id)) => alerts.step(Input::HungUp(id), t),
             Some(Msg::DoNotDisturb(on)) => alerts.step(Input::SetDoNotDisturb(*on), t),
             Some(Msg::MissedSeen) => alerts.step(Input::MissedSeen, t),
         };
         for f in fx {
-            perform(&app, f, &player, &notifier, &diag).await;
+            perform(&app, f, &player, &notes, &diag).await;
         }
         if let Ok(mut d) = diag.lock() {
             d.calls_ringing = alerts.ringing().count();
@@ -151,7 +170,7 @@ async fn perform(
     app: &AppHandle,
     f: Effect,
     player: &Player,
-    notifier: &Arc<Notifier>,
+    notes: &Notes,
     diag: &Arc<Mutex<Diagnostics>>,
 ) {
     let state = app.state::<AppState>();
@@ -205,56 +224,11 @@ async fn perform(
             state.send(UiEvent::Ringing { call: None }).await;
             shell::hide_incoming(app);
         }
-        Effect::Notify(call) => {
-            let a = app.clone();
-            let id = call.session_id.clone();
-            let video = call.call_type == peal_client::CallType::Video;
-            let r = notifier
-                .incoming(&call, move |action| {
-                    let a2 = a.clone();
-                    tauri::async_runtime::spawn(async move {
-                        match action {
-                            Action::Accept => {
-                                if let Err(e) = crate::answer(&a2, id, video).await {
-                                    a2.state::<AppState>().notice(e.message).await;
-                                }
-                            }
-                            Action::Decline => {
-                                if let Err(e) = crate::decline_call(&a2, id).await {
-                                    a2.state::<AppState>().notice(e.message).await;
-                                }
-                            }
-                            Action::Show => shell::show_main(&a2),
-                            Action::CallBack | Action::Dismissed => {}
-                        }
-                    });
-                })
-                .await;
-            notifications_failed(&state, diag, r).await;
-        }
-        Effect::CloseNotification(id) => notifier.close(&id).await,
-        Effect::NotifyMissed(call) => {
-            let a = app.clone();
-            let back = call.clone();
-            let r = notifier
-                .missed(&call, move |action| {
-                    let a2 = a.clone();
-                    tauri::async_runtime::spawn(async move {
-                        match action {
-                            Action::CallBack => {
-                                shell::show_main(&a2);
-                                if let Err(e) = crate::call_back(&a2, &back).await {
-                                    a2.state::<AppState>().notice(e.message).await;
-                                }
-                            }
-                            Action::Show => shell::show_main(&a2),
-                            Action::Accept | Action::Decline | Action::Dismissed => {}
-                        }
-                    });
-                })
-                .await;
-            notifications_failed(&state, diag, r).await;
-        }
+        // Notifications go through their own task, in order: a slow or
+        // absent notification service never holds up the ringtone or the window.
+        Effect::Notify(call) => notes.send(Note::Incoming(call)),
+        Effect::CloseNotification(id) => notes.send(Note::Close(id)),
+        Effect::NotifyMissed(call) => notes.send(Note::Missed(call)),
         Effect::DeclineBusy(id) => {
             if let Ok(client) = state.client().await {
                 if let Err(e) = client.reject_call(&id, RejectStatus::Busy).await {
@@ -266,6 +240,91 @@ async fn perform(
             shell::set_missed(app, n);
             state.send(UiEvent::Missed { count: n }).await;
         }
+    }
+}
+
+enum Note {
+    Incoming(CallInfo),
+    Close(SessionId),
+    Missed(CallInfo),
+}
+
+/// The notification task's queue.
+struct Notes {
+    tx: mpsc::UnboundedSender<Note>,
+}
+
+impl Notes {
+    fn start(app: AppHandle, diag: Arc<Mutex<Diagnostics>>) -> Notes {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Note>();
+        tauri::async_runtime::spawn(async move {
+            let notifier = Notifier::new();
+            while let Some(note) = rx.recv().await {
+                let r = match note {
+                    Note::Incoming(call) => {
+                        let a = app.clone();
+                        let id = call.session_id.clone();
+                        let video = call.call_type == peal_client::CallType::Video;
+                        notifier
+                            .incoming(&call, move |action| {
+                                tauri::async_runtime::spawn(on_incoming_action(
+                                    a, id, video, action,
+                                ));
+                            })
+                            .await
+                    }
+                    Note::Close(id) => {
+                        notifier.close(&id).await;
+                        Ok(())
+                    }
+                    Note::Missed(call) => {
+                        let a = app.clone();
+                        let back = call.clone();
+                        notifier
+                            .missed(&call, move |action| {
+                                tauri::async_runtime::spawn(on_missed_action(a, back, action));
+                            })
+                            .await
+                    }
+                };
+                notifications_failed(&app.state::<AppState>(), &diag, r).await;
+            }
+        });
+        Notes { tx }
+    }
+
+    fn send(&self, n: Note) {
+        let _ = self.tx.send(n);
+    }
+}
+
+/// Accept or Decline on the incoming-call notification.
+async fn on_incoming_action(app: AppHandle, id: SessionId, video: bool, action: Action) {
+    let r = match action {
+        Action::Accept => crate::answer(&app, id, video).await.map(drop),
+        Action::Decline => crate::decline_call(&app, id).await.map(drop),
+        Action::Show => {
+            shell::show_main(&app);
+            Ok(())
+        }
+        Action::CallBack | Action::Dismissed => Ok(()),
+    };
+    if let Err(e) = r {
+        app.state::<AppState>().notice(e.message).await;
+    }
+}
+
+/// Call back on the missed-call notification.
+async fn on_missed_action(app: AppHandle, missed: CallInfo, action: Action) {
+    match action {
+        Action::CallBack => {
+            shell::show_main(&app);
+            if let Err(e) = crate::call_back(&app, &missed).await {
+                app.state::<AppState>().notice(e.message).await;
+            }
+        }
+        Action::Show => shell::show_main(&app),
+        Action::Accept | Action::Decline | Action::Dismissed => {}
     }
 }
 

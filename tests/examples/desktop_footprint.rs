@@ -163,7 +163,10 @@ fn stop(mut c: Child) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let settle = Duration::from_secs(args.first().copied().unwrap_or(30));
     let call_secs = args.get(1).copied().unwrap_or(10);
     let (xvfb, display) = peal_tests::xvfb();
@@ -214,7 +217,14 @@ async fn main() {
     let mut cli = Command::new(bin("peal"))
         .args(["--server", &url, "--user", "echo", "--device", "bench"])
         .args(["--password", creds["echo"].as_str().unwrap_or_default()])
-        .args(["call", "me", "--media", "synthetic", "--hangup-after", &hangup])
+        .args([
+            "call",
+            "me",
+            "--media",
+            "synthetic",
+            "--hangup-after",
+            &hangup,
+        ])
         .env("PEAL_MEDIA_BIND", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -226,10 +236,23 @@ async fn main() {
     daemon.invoke(daemon.all()[0].id, "accept").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let pids = tree(peal.id());
-    let (c0, w0) = (cpu_ticks(&pids), Instant::now());
+    let before: Vec<u64> = pids.iter().map(|p| cpu_ticks(&[*p])).collect();
+    let w0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(call_secs)).await;
+    let secs = w0.elapsed().as_secs_f64() * ticks_per_sec();
+    let cpu_each: Vec<(String, f64)> = pids
+        .iter()
+        .zip(&before)
+        .map(|(p, b)| {
+            let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+            (
+                name.trim().to_owned(),
+                cpu_ticks(&[*p]).saturating_sub(*b) as f64 / secs,
+            )
+        })
+        .collect();
+    let cpu: f64 = cpu_each.iter().map(|(_, c)| c).sum();
     let pids = tree(peal.id());
-    let cpu = (cpu_ticks(&pids) - c0) as f64 / ticks_per_sec() / w0.elapsed().as_secs_f64();
     let call_pss = pss_kb(&pids);
     let _ = cli.wait();
     stop(peal);
@@ -237,7 +260,10 @@ async fn main() {
     stop(xvfb);
 
     let ratio = peal_pss as f64 / empty_pss.max(1) as f64;
-    println!("desktop footprint (Xvfb, llvmpipe; idle after {} s)", settle.as_secs());
+    println!(
+        "desktop footprint (Xvfb, llvmpipe; idle after {} s)",
+        settle.as_secs()
+    );
     println!("| figure | Peal | empty Tauri window | ratio |");
     println!("|---|---|---|---|");
     println!(
@@ -252,14 +278,29 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("| idle PSS per process | {} | {} | |", each(&peal_each), each(&empty_each));
+    println!(
+        "| idle PSS per process | {} | {} | |",
+        each(&peal_each),
+        each(&empty_each)
+    );
     println!("| launch → contacts shown (Peal) / window on screen (empty) | {launch_to_contacts_ms:.0} ms | {empty_window_ms:.0} ms | |");
     println!("| incoming event → ringtone playing | {event_to_ringtone_ms:.1} ms | | |");
     println!(
         "| CPU of the tree in a 640x480@30 call ({call_secs} s) | {:.0}% of a core | | |",
         cpu * 100.0
     );
-    println!("| PSS of the tree in the call | {:.0} MB | | |", call_pss as f64 / 1024.0);
+    println!(
+        "| CPU per process in the call | {} | | |",
+        cpu_each
+            .iter()
+            .map(|(n, c)| format!("{n} {:.0}%", c * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "| PSS of the tree in the call | {:.0} MB | | |",
+        call_pss as f64 / 1024.0
+    );
     let json = serde_json::json!({
         "settle_s": settle.as_secs(), "call_s": call_secs,
         "peal_idle_pss_kb": peal_pss, "empty_idle_pss_kb": empty_pss, "pss_ratio": ratio,
@@ -267,9 +308,12 @@ async fn main() {
         "peal_idle_pss_per_process_kb": peal_each, "empty_idle_pss_per_process_kb": empty_each,
         "launch_to_contacts_ms": launch_to_contacts_ms, "empty_launch_to_window_ms": empty_window_ms,
         "event_to_ringtone_ms": event_to_ringtone_ms,
-        "call_cpu_core_fraction": cpu, "call_pss_kb": call_pss,
+        "call_cpu_core_fraction": cpu, "call_cpu_per_process": cpu_each, "call_pss_kb": call_pss,
     });
     let dir = bin("").join("../bench");
     let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(dir.join("desktop.json"), serde_json::to_string_pretty(&json).unwrap_or_default());
+    let _ = std::fs::write(
+        dir.join("desktop.json"),
+        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    );
 }

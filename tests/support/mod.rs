@@ -760,7 +760,9 @@ pub fn session_bus(dir: &std::path::Path) -> (std::process::Child, String) {
 }
 
 /// The sound card this machine lacks: `home`/.asoundrc makes ALSA's default
-/// device write what it plays (2 x f32, 48 kHz) to the file returned.
+/// device write what it plays (2 x f32, 48 kHz) to the file returned. Each
+/// sound opens the device anew, which starts the file again: it holds the
+/// last sound played (and the silence after it).
 pub fn alsa_to_file(home: &std::path::Path) -> PathBuf {
     let capture = home.join("speaker.raw");
     std::fs::write(

@@ -20,4 +20,17 @@ launch_to_contacts_ms: number | null,
 /**
  * Calls ringing this device now.
  */
-calls_ringing: number, missed: number, sound_unavailable: string | null, notifications_unavailable: string | null, };
+calls_ringing: number, missed: number, sound_unavailable: string | null, 
+/**
+ * The current call's media statistics (peal-media's `MediaStats`).
+ */
+media_stats: unknown, 
+/**
+ * What the media of the calls did, newest last (joined, failed,
+ * connected, reconnecting, ended…), with the ms since launch.
+ */
+media_log: Array<string>, 
+/**
+ * Video frames handed to the page in the current call (remote, self view).
+ */
+frames_to_page: [bigint, bigint], notifications_unavailable: string | null, };

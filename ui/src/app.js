@@ -32,11 +32,29 @@ let mediaState = "connecting";
 let muted = false;
 let cameraOn = true;
 
-/** @param {string | null | undefined} text */
+/**
+ * Shows `text` among the notices (each once, the newest four, each with its
+ * own ×); nothing clears none, `null` clears them all.
+ * @param {string | null | undefined} text
+ */
 function notice(text) {
   const n = $("notice");
-  /** @type {HTMLElement} */ (n.querySelector("span")).textContent = text || "";
-  n.hidden = !text;
+  if (text === null) n.replaceChildren();
+  else if (text && ![...n.children].some((c) => c.firstChild?.textContent === text)) {
+    const item = document.createElement("div");
+    item.className = "item";
+    const span = document.createElement("span");
+    span.textContent = text;
+    const close = document.createElement("button");
+    close.className = "close";
+    close.title = "Dismiss";
+    close.textContent = "×";
+    close.onclick = () => { item.remove(); n.hidden = n.children.length === 0; };
+    item.append(span, close);
+    n.append(item);
+    while (n.children.length > 4) n.firstElementChild?.remove();
+  }
+  n.hidden = n.children.length === 0;
 }
 
 /** @param {string} screen */
@@ -78,7 +96,7 @@ function render() {
     // forgotten only once the call is over, not when its window opens.
     if (view.screen === "home") mediaState = "connecting";
   }
-  if (view.screen === "home" && view.message !== undefined) notice(view.message);
+  if (view.screen === "home" && view.message) notice(view.message);
 }
 
 function renderContacts() {
@@ -133,7 +151,6 @@ async function refresh() {
       /** @type {HTMLElement} */ (li.querySelector(".call-back")).onclick = () => place(r.callBack.receiver, r.callBack.group, r.callBack.video);
       ul.append(li);
     }
-    if (!document.hidden) invoke("missed_seen").catch(() => {});
   } catch (e) {
     notice(errorText(e));
   }
@@ -142,9 +159,8 @@ async function refresh() {
 /** @param {string} receiver @param {boolean} group @param {boolean} video */
 async function place(receiver, group, video) {
   try {
-    const call = await invoke("call", { receiver, group, video });
-    view = call.status === "ongoing" ? { screen: "call", call, video } : { screen: "outgoing", call };
-    render();
+    // The screen follows the app's `joined` event for this call.
+    await invoke("call", { receiver, group, video });
   } catch (e) {
     notice(errorText(e));
   }
@@ -157,9 +173,23 @@ const videoStats = /** @type {any} */ (window).pealVideo = { received: 0, keys: 
 let decodedAtLastTick = 0;
 
 function resetVideo() {
-  for (const t of tiles.values()) { try { t.decoder && t.decoder.close(); } catch (_) { /* closed */ } }
+  for (const t of [...tiles.values(), ...(selfView ? [selfView] : [])]) { try { t.decoder && t.decoder.close(); } catch (_) { /* closed */ } }
   tiles.clear();
+  selfView = null;
+  $("self").hidden = true;
   $("tiles").replaceChildren();
+}
+
+/** @type {{decoder: any, canvas: HTMLCanvasElement, waitingForKey: boolean} | null} */
+let selfView = null;
+
+/** Our own video, small, over the grid. */
+function selfTile() {
+  if (selfView) return selfView;
+  const canvas = /** @type {HTMLCanvasElement} */ ($("self"));
+  canvas.hidden = false;
+  selfView = { decoder: null, canvas, waitingForKey: true };
+  return selfView;
 }
 
 /** @param {string} from */
@@ -201,13 +231,21 @@ function onVideo(buf) {
     notice("This system can't show video: WebCodecs VP8 is missing (install gstreamer1.0-plugins-good).");
     return;
   }
-  const t = tile(from);
+  const t = from === "" ? selfTile() : tile(from);
+  // A decoder starts on a keyframe (only a keyframe says the picture's size).
+  if (!t.decoder && !key) return;
   if (!t.decoder) {
     try {
       const ctx = /** @type {CanvasRenderingContext2D} */ (t.canvas.getContext("2d"));
       // @ts-ignore: WebCodecs
       t.decoder = new VideoDecoder({
         output: (/** @type {any} */ frame) => {
+          if (t === selfView) {
+            // A thumbnail: drawn small, not scaled down afterwards.
+            ctx.drawImage(frame, 0, 0, t.canvas.width, t.canvas.height);
+            frame.close();
+            return;
+          }
           if (t.canvas.width !== frame.displayWidth) t.canvas.width = frame.displayWidth;
           if (t.canvas.height !== frame.displayHeight) t.canvas.height = frame.displayHeight;
           ctx.drawImage(frame, 0, 0);
@@ -241,15 +279,18 @@ function onVideo(buf) {
 
 /** @param {UiEvent} msg */
 function onEvent(msg) {
-  const before = view.screen;
+  const before = view;
   view = apply(view, msg, me ? me.uid : "");
-  if (msg.type === "call" || msg.type === "joined") {
+  if (view !== before) {
     render();
-    if (view.screen === "home" && before !== "home") {
-      invoke("call_over").catch(() => {});
-      refresh();
+    // A call we were in (or calling out) is over: leave its media. Leaving
+    // the incoming screen is not that: an accept may be joining right now.
+    if (view.screen === "home" && (before.screen === "call" || before.screen === "outgoing")) {
+      invoke("call_over", { sessionId: before.call.session_id }).catch(() => {});
     }
-  } else if (msg.type === "connection") {
+    if (view.screen === "home" && before.screen !== "home") refresh();
+  }
+  if (msg.type === "connection") {
     $("connection").textContent = msg.state === "connected" ? "" : msg.state.replace("_", " ");
     if (msg.state === "connected") refresh();
   } else if (msg.type === "media") {
@@ -263,6 +304,15 @@ function onEvent(msg) {
       const el = document.querySelector(`.tile[data-uid="${CSS.escape(msg.peer)}"]`);
       if (el) el.classList.toggle("camera-off", (msg.detail || "").includes("camera_off"));
     }
+  } else if (msg.type === "presence") {
+    const c = contacts.find((x) => x.uid === msg.uid);
+    if (c) c.presence = msg.presence;
+    const dot = document.querySelector(`li.contact[data-uid="${CSS.escape(msg.uid)}"] .presence`);
+    if (dot) { dot.className = `presence ${msg.presence}`; /** @type {HTMLElement} */ (dot).title = msg.presence.replace("_", " "); }
+  } else if (msg.type === "signed_out") {
+    me = null;
+    $("settings").hidden = true;
+    show("signin");
   } else if (msg.type === "missed") {
     const b = $("missed-badge");
     b.hidden = msg.count === 0;
@@ -377,10 +427,11 @@ async function start() {
     try { await invoke("set_muted", { muted: !muted }); muted = !muted; render(); } catch (e) { notice(errorText(e)); }
   };
   $("camera").onclick = async () => {
-    try { await invoke("set_camera", { on: !cameraOn }); cameraOn = !cameraOn; render(); } catch (e) { notice(errorText(e)); }
+    try { await invoke("set_camera", { on: !cameraOn }); cameraOn = !cameraOn; $("self").classList.toggle("off", !cameraOn); render(); } catch (e) { notice(errorText(e)); }
   };
   $("open-settings").onclick = () => openSettings().catch((e) => notice(errorText(e)));
   $("settings-cancel").onclick = () => { $("settings").hidden = true; };
+  $("sign-out").onclick = () => invoke("sign_out").catch((/** @type {unknown} */ e) => notice(errorText(e)));
   $("settings-form").onsubmit = (ev) => { ev.preventDefault(); saveSettings(); };
   $("ringtone").onchange = () => { $("ringtone-file-row").hidden = /** @type {HTMLSelectElement} */ ($("ringtone")).value !== "file"; };
   $("confirm-yes").onclick = async () => {
@@ -390,8 +441,9 @@ async function start() {
     refresh();
   };
   $("confirm-no").onclick = () => { $("confirm").hidden = true; };
-  /** @type {HTMLElement} */ ($("notice").querySelector(".close")).onclick = () => notice(null);
-  document.addEventListener("visibilitychange", () => { if (!document.hidden && me) invoke("missed_seen").catch(() => {}); });
+  // Missed calls count until you come back to the window (the app sees it
+  // focused) or click the count.
+  $("missed-badge").onclick = () => invoke("missed_seen").catch(() => {});
 
   // Already signed in (the page reloaded)? Otherwise the sign-in screen,
   // shown only now, with every button wired.

@@ -50,9 +50,9 @@ export function reduce(view, event, me) {
   const current = "call" in view ? view.call.session_id : null;
   switch (event.event) {
     case "incoming_call_received":
-      // A second call while in one stays a notification, not a takeover.
-      if (view.screen === "call" || view.screen === "outgoing") return view;
-      return { screen: "incoming", call };
+      // Whether it rings here (do not disturb, a replay) is the app's to
+      // say: the incoming screen follows its `ringing` events.
+      return view;
     case "outgoing_call_accepted":
       return current === call.session_id ? { screen: "call", call, video: call.call_type === "video" } : view;
     case "outgoing_call_rejected":
@@ -85,11 +85,23 @@ export function apply(view, msg, me) {
     case "call":
       return reduce(view, msg.event, me);
     case "joined":
-      // We are in this call now: answered here (anywhere), or placed.
+      // Our call now: placed (ringing out, or refused at once) or answered here.
       if (msg.call.status === "initiated") return { screen: "outgoing", call: msg.call };
-      if (msg.call.status !== "ongoing") return view;
-      return { screen: "call", call: msg.call, video: msg.video };
+      if (msg.call.status === "ongoing") return { screen: "call", call: msg.call, video: msg.video };
+      return { screen: "home", message: `${peerName(msg.call, me)} ${REJECTED[msg.call.status] || "could not take the call"}.` };
     case "ringing":
+      // The call the app rings for (the first, when several ring), or none.
+      if (msg.call) {
+        // A second call while in one stays a notification, not a takeover.
+        if (view.screen === "call" || view.screen === "outgoing") return view;
+        return { screen: "incoming", call: msg.call };
+      }
+      // Declined in the incoming window or the notification, timed out here:
+      // the incoming screen goes too.
+      return view.screen === "incoming" ? { screen: "home", message: null } : view;
+    case "signed_out":
+      return initial();
+    case "presence":
     case "missed":
     case "connection":
     case "media":

@@ -28,15 +28,32 @@ const ringing = { screen: "incoming", call: call() };
 const outgoing = { screen: "outgoing", call: call({ initiator: { uid: "bob", name: "Bob" }, receiver: { uid: "alice", name: "Alice" } }) };
 const inCall = { screen: "call", call: call({ status: "ongoing" }), video: true };
 
-describe("incoming_call_received", () => {
-  test("at home, the incoming screen shows the caller", () => {
-    const v = reduce(initial(), ev("incoming_call_received"), ME);
+describe("ringing (the app decides what rings here)", () => {
+  test("an incoming call event alone shows nothing: do not disturb may have declined it", () => {
+    expect(reduce(initial(), ev("incoming_call_received"), ME)).toEqual(initial());
+  });
+  test("the app rings: the incoming screen shows the caller", () => {
+    const v = apply(initial(), { type: "ringing", call: call() }, ME);
     expect(v.screen).toBe("incoming");
     expect(peerName(v.call, ME)).toBe("Alice");
   });
+  test("the next of two ringing calls replaces the first", () => {
+    const v = apply(ringing, { type: "ringing", call: call({ session_id: "c2", initiator: { uid: "carol", name: "Carol" } }) }, ME);
+    expect(v.call.session_id).toBe("c2");
+  });
   test("during a call or while calling out, a second ring does not take over", () => {
-    expect(reduce(inCall, ev("incoming_call_received", { session_id: "c2" }), ME)).toBe(inCall);
-    expect(reduce(outgoing, ev("incoming_call_received", { session_id: "c2" }), ME)).toBe(outgoing);
+    expect(apply(inCall, { type: "ringing", call: call({ session_id: "c2" }) }, ME)).toBe(inCall);
+    expect(apply(outgoing, { type: "ringing", call: call({ session_id: "c2" }) }, ME)).toBe(outgoing);
+  });
+  test("ringing stops (declined in the window or the notification): home, quietly", () => {
+    expect(apply(ringing, { type: "ringing", call: null }, ME)).toEqual({ screen: "home", message: null });
+  });
+  test("ringing stops after the cancel already took us home: the message stays", () => {
+    const home = reduce(ringing, ev("incoming_call_cancelled", {}, "cancelled"), ME);
+    expect(apply(home, { type: "ringing", call: null }, ME)).toBe(home);
+  });
+  test("ringing stops while in a call: nothing changes", () => {
+    expect(apply(inCall, { type: "ringing", call: null }, ME)).toBe(inCall);
   });
 });
 
@@ -119,15 +136,19 @@ describe("the app's own events", () => {
     const v = apply(initial(), { type: "joined", call: call(), video: true }, ME);
     expect(v.screen).toBe("outgoing");
   });
-  test("joined with a call already over changes nothing", () => {
-    expect(apply(ringing, { type: "joined", call: call({ status: "cancelled" }), video: true }, ME)).toBe(ringing);
+  test("a call we placed that was refused at once (busy): home, saying so", () => {
+    const mine = { initiator: { uid: "bob", name: "Bob" }, receiver: { uid: "alice", name: "Alice" } };
+    expect(apply(initial(), { type: "joined", call: call({ ...mine, status: "busy" }), video: true }, ME)).toEqual({ screen: "home", message: "Alice is busy." });
   });
   test("call events pass through the reducer", () => {
     expect(apply(ringing, { type: "call", event: ev("incoming_call_cancelled", {}, "cancelled") }, ME).screen).toBe("home");
   });
-  test("ringing, missed, connection, media, notices and close requests leave the screen as it is", () => {
+  test("signed out: back to the start, whatever was showing", () => {
+    expect(apply(inCall, { type: "signed_out" }, ME)).toEqual(initial());
+  });
+  test("presence, missed, connection, media, notices and close requests leave the screen as it is", () => {
     for (const msg of [
-      { type: "ringing", call: null },
+      { type: "presence", uid: "alice", presence: "in_call" },
       { type: "missed", count: 2 },
       { type: "connection", state: "reconnecting" },
       { type: "media", event: "reconnecting", peer: "alice", detail: null },

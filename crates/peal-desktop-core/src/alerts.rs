@@ -32,7 +32,8 @@ pub enum Sound {
     Ringback,
 }
 
-/// What the app must do now; performed in order by the Tauri layer.
+/// What the app must do now; performed in order by the Tauri layer. A step
+/// gives the sound first, then the incoming window, then the rest.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     /// Play this sound (looping) instead of whatever plays now, or stop (`None`).
@@ -173,14 +174,9 @@ impl Alerts {
                 }
             }
         }
-        // The incoming window follows the first ringing call.
-        let first = self.ringing.first().map(|r| &r.call);
-        if first.map(|c| &c.session_id) != shown.as_ref() {
-            fx.push(match first {
-                Some(c) => Effect::ShowIncoming(c.clone()),
-                None => Effect::HideIncoming,
-            });
-        }
+        // What is heard and seen first (the sound, then the incoming window,
+        // which follows the first ringing call), then the rest.
+        let mut first = Vec::new();
         let wanted = if !self.ringing.is_empty() && !self.dnd {
             Some(Sound::Ringtone)
         } else if self.outgoing.is_some() {
@@ -190,14 +186,21 @@ impl Alerts {
         };
         if wanted != self.sound {
             self.sound = wanted;
-            // Silence comes before a busy tone queued by this same step.
-            let at = fx
-                .iter()
-                .position(|f| *f == Effect::BusyTone)
-                .unwrap_or(fx.len());
-            fx.insert(at, Effect::Sound(wanted));
+            first.push(Effect::Sound(wanted));
         }
-        fx
+        // A busy tone comes after the silence of the same step.
+        if let Some(i) = fx.iter().position(|f| *f == Effect::BusyTone) {
+            first.push(fx.remove(i));
+        }
+        let ringing = self.ringing.first().map(|r| &r.call);
+        if ringing.map(|c| &c.session_id) != shown.as_ref() {
+            first.push(match ringing {
+                Some(c) => Effect::ShowIncoming(c.clone()),
+                None => Effect::HideIncoming,
+            });
+        }
+        first.extend(fx);
+        first
     }
 
     fn event(&mut self, e: &Event, now: Millis, fx: &mut Vec<Effect>) {
@@ -314,9 +317,9 @@ mod tests {
         assert_eq!(
             fx,
             vec![
-                Effect::Notify(call("c1", Status::Initiated)),
-                Effect::ShowIncoming(call("c1", Status::Initiated)),
                 Effect::Sound(Some(Sound::Ringtone)),
+                Effect::ShowIncoming(call("c1", Status::Initiated)),
+                Effect::Notify(call("c1", Status::Initiated)),
             ]
         );
         assert_eq!(
@@ -335,9 +338,9 @@ mod tests {
             assert_eq!(
                 fx,
                 vec![
-                    Effect::CloseNotification(sid("c1")),
-                    Effect::HideIncoming,
                     Effect::Sound(None),
+                    Effect::HideIncoming,
+                    Effect::CloseNotification(sid("c1")),
                 ]
             );
             assert_eq!(a.missed(), 0);
@@ -376,11 +379,11 @@ mod tests {
             assert_eq!(
                 fx,
                 vec![
+                    Effect::Sound(None),
+                    Effect::HideIncoming,
                     Effect::CloseNotification(sid("c1")),
                     Effect::NotifyMissed(call("c1", Status::Initiated)),
                     Effect::MissedCount(1),
-                    Effect::HideIncoming,
-                    Effect::Sound(None),
                 ],
                 "{reason:?}"
             );
@@ -423,8 +426,8 @@ mod tests {
         assert_eq!(
             fx,
             vec![
-                Effect::CloseNotification(sid("c1")),
                 Effect::ShowIncoming(call("c2", Status::Initiated)),
+                Effect::CloseNotification(sid("c1")),
             ],
             "still ringing for c2"
         );

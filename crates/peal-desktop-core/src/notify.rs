@@ -182,3 +182,86 @@ async fn show(
     });
     Ok(handle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peal_proto::time::Millis;
+    use peal_proto::wire::{Party, Receiver};
+
+    fn call(receiver_type: ReceiverType, call_type: CallType) -> CallInfo {
+        CallInfo {
+            session_id: SessionId("c1".into()),
+            status: peal_proto::wire::Status::Initiated,
+            call_type,
+            receiver_type,
+            initiator: Party {
+                uid: "alice".into(),
+                name: "Alice".into(),
+            },
+            receiver: match receiver_type {
+                ReceiverType::User => Receiver::User {
+                    uid: "bob".into(),
+                    name: "Bob".into(),
+                },
+                ReceiverType::Group => Receiver::Group {
+                    guid: "team".into(),
+                    name: "Team".into(),
+                },
+            },
+            initiated_at: Millis(0),
+            joined_at: None,
+            ended_at: None,
+            ring_deadline: Millis(30_000),
+            participants: vec![],
+        }
+    }
+
+    #[test]
+    fn notifications_say_who_calls_how_and_whom() {
+        let c = call(ReceiverType::User, CallType::Video);
+        assert_eq!(
+            incoming_text(&c),
+            ("Incoming video call".into(), "Alice is calling you".into())
+        );
+        assert_eq!(
+            missed_text(&c),
+            (
+                "Missed call from Alice".into(),
+                "Video call from Alice".into()
+            )
+        );
+        let g = call(ReceiverType::Group, CallType::Audio);
+        assert_eq!(incoming_text(&g).0, "Incoming audio call");
+        assert_eq!(incoming_text(&g).1, "Alice is calling Team");
+        assert_eq!(missed_text(&g).1, "Alice called Team");
+    }
+
+    #[test]
+    fn action_keys_map_to_choices_and_anything_else_is_a_dismissal() {
+        assert_eq!(Action::from_key("accept"), Action::Accept);
+        assert_eq!(Action::from_key("decline"), Action::Decline);
+        assert_eq!(Action::from_key("call_back"), Action::CallBack);
+        assert_eq!(Action::from_key("default"), Action::Show);
+        assert_eq!(Action::from_key("launch_missiles"), Action::Dismissed);
+    }
+
+    #[tokio::test]
+    async fn no_notification_service_is_an_error_not_a_panic() {
+        // A session bus that isn't there (this process only reads it here).
+        std::env::set_var(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/peal-bus",
+        );
+        let n = Notifier::new();
+        let r = n
+            .incoming(&call(ReceiverType::User, CallType::Video), |_| {})
+            .await;
+        let e = r.expect_err("no bus, no notification");
+        assert!(
+            e.to_string().starts_with("notifications are unavailable"),
+            "{e}"
+        );
+        n.close(&SessionId("c1".into())).await; // nothing shown: nothing to close
+    }
+}

@@ -64,13 +64,21 @@ pub struct Me {
 pub enum UiEvent {
     /// A call event (the SDK's, unchanged).
     Call { event: Box<Event> },
-    /// We are in this call now (accepted here, from the window, the
-    /// notification or the page, or a call we placed from a notification).
+    /// This is our call now: one we placed (from the page or a notification's
+    /// Call back; still ringing out, or refused at once) or accepted here
+    /// (from the page, the incoming window or the notification).
     Joined { call: Box<CallInfo>, video: bool },
     /// The call the incoming window shows (none: it closes).
     Ringing { call: Option<Box<CallInfo>> },
     /// Missed calls not yet seen.
     Missed { count: u32 },
+    /// A contact's presence changed (or is first known).
+    Presence {
+        uid: peal_proto::UserId,
+        presence: peal_proto::wire::Presence,
+    },
+    /// Signed out (the page shows the sign-in screen).
+    SignedOut,
     /// The signaling connection: `connected`, `reconnecting`, `signed_out`.
     Connection { state: String },
     /// A media event of the current call: `connected`, `reconnecting`,
@@ -122,6 +130,14 @@ pub struct Diagnostics {
     pub calls_ringing: usize,
     pub missed: u32,
     pub sound_unavailable: Option<String>,
+    /// The current call's media statistics (peal-media's `MediaStats`).
+    #[ts(type = "unknown")]
+    pub media_stats: Option<serde_json::Value>,
+    /// What the media of the calls did, newest last (joined, failed,
+    /// connected, reconnecting, ended…), with the ms since launch.
+    pub media_log: Vec<String>,
+    /// Video frames handed to the page in the current call (remote, self view).
+    pub frames_to_page: (u64, u64),
     pub notifications_unavailable: Option<String>,
     #[serde(skip)]
     #[ts(skip)]

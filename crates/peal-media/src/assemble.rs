@@ -43,6 +43,17 @@ pub fn is_keyframe(frame: &[u8]) -> bool {
     frame.first().is_some_and(|b| b & 1 == 0)
 }
 
+/// The picture size a VP8 keyframe declares (`None` for a delta frame or
+/// anything too short or without the keyframe start code).
+pub fn keyframe_size(frame: &[u8]) -> Option<(u16, u16)> {
+    if !is_keyframe(frame) || frame.len() < 10 || frame[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let w = u16::from_le_bytes([frame[6], frame[7]]) & 0x3fff;
+    let h = u16::from_le_bytes([frame[8], frame[9]]) & 0x3fff;
+    Some((w, h))
+}
+
 impl Vp8Assembler {
     /// Whether frames were lost since the last call (ask for a keyframe).
     pub fn take_loss(&mut self) -> bool {

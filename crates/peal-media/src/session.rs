@@ -69,6 +69,10 @@ pub struct SessionSettings {
     pub ice_disconnected_timeout: Duration,
     /// Times in [`MediaStats`] are measured from here (e.g. when the call was accepted).
     pub t0: Instant,
+    /// Decode remote video here (for [`CallSession::video`] and the received
+    /// statistics). `false`: remote video only goes out undecoded, on
+    /// [`CallSession::vp8`], for a renderer that decodes it itself.
+    pub decode_video: bool,
 }
 
 impl SessionSettings {
@@ -88,6 +92,7 @@ impl SessionSettings {
             ice_disconnected_timeout: Duration::from_secs(3),
             camera: 0,
             t0: Instant::now(),
+            decode_video: true,
         }
     }
 }
@@ -118,6 +123,16 @@ pub enum MediaEvent {
     Ended {
         reason: String,
     },
+}
+
+/// One remote VP8 frame, undecoded: for a renderer that decodes itself (the
+/// desktop's page, with WebCodecs). `size` is what a keyframe declares.
+#[derive(Clone, Debug)]
+pub struct RemoteVp8 {
+    pub from: UserId,
+    pub key: bool,
+    pub size: Option<(u16, u16)>,
+    pub vp8: Bytes,
 }
 
 /// A decoded remote video frame (and its bitstream, for renderers that decode themselves).
@@ -225,6 +240,9 @@ pub struct CallSession {
     events: Mutex<Option<mpsc::UnboundedReceiver<MediaEvent>>>,
     video: broadcast::Sender<RemoteVideo>,
     audio: broadcast::Sender<RemoteAudio>,
+    /// What we send (every link's frames), for a self view.
+    local: broadcast::Sender<Encoded>,
+    vp8: broadcast::Sender<RemoteVp8>,
     stats: Arc<Mutex<StatsInner>>,
     t0: Arc<Mutex<Instant>>,
     client: PealClient,
@@ -271,6 +289,7 @@ pub async fn join_session(
     let (video, _) = broadcast::channel(4);
     let (audio, _) = broadcast::channel(16);
     let (encoded, _) = broadcast::channel(64);
+    let (vp8, _) = broadcast::channel(8);
     let stats = Arc::new(Mutex::new(StatsInner::default()));
     let (link_tx, link_rx) = mpsc::unbounded_channel();
     let t0 = Arc::new(Mutex::new(settings.t0));
@@ -292,7 +311,8 @@ pub async fn join_session(
         events: ev_tx,
         video: video.clone(),
         audio: audio.clone(),
-        encoded,
+        vp8: vp8.clone(),
+        encoded: encoded.clone(),
         stats: stats.clone(),
         epoch: Instant::now(),
         audio_muted: settings.start_audio_muted,
@@ -319,6 +339,8 @@ pub async fn join_session(
         events: Mutex::new(Some(ev_rx)),
         video,
         audio,
+        local: encoded,
+        vp8,
         stats,
         t0,
         client: client.clone(),
@@ -338,6 +360,18 @@ impl CallSession {
     /// Decoded remote video; a slow reader skips to the newest frames.
     pub fn video(&self) -> broadcast::Receiver<RemoteVideo> {
         self.video.subscribe()
+    }
+
+    /// Remote video as it arrives, undecoded (every frame, whatever
+    /// [`SessionSettings::decode_video`] says).
+    pub fn vp8(&self) -> broadcast::Receiver<RemoteVp8> {
+        self.vp8.subscribe()
+    }
+
+    /// What this device sends, encoded (audio and video frames, as every
+    /// link gets them): for a self view. Frames flow once media flows.
+    pub fn local(&self) -> broadcast::Receiver<Encoded> {
+        self.local.subscribe()
     }
 
     pub fn audio(&self) -> broadcast::Receiver<RemoteAudio> {
@@ -438,6 +472,7 @@ struct Session {
     events: mpsc::UnboundedSender<MediaEvent>,
     video: broadcast::Sender<RemoteVideo>,
     audio: broadcast::Sender<RemoteAudio>,
+    vp8: broadcast::Sender<RemoteVp8>,
     encoded: broadcast::Sender<Encoded>,
     stats: Arc<Mutex<StatsInner>>,
     /// Reconnect timers count from here.
@@ -890,6 +925,20 @@ impl Session {
                 if self.settings.sources == Sources::Echo {
                     let link = p.link.clone();
                     echo_back(&self.stats, &link, true, data, at).await;
+                    return None;
+                }
+                if self.vp8.receiver_count() > 0 {
+                    let _ = self.vp8.send(RemoteVp8 {
+                        from: uid.clone(),
+                        key: crate::assemble::is_keyframe(&data),
+                        size: crate::assemble::keyframe_size(&data),
+                        vp8: data.clone(),
+                    });
+                }
+                if !self.settings.decode_video {
+                    let mut st = lock(&self.stats);
+                    st.received.video_frames += 1;
+                    st.first_video.get_or_insert(at);
                     return None;
                 }
                 let decoder = match &mut p.decoder {

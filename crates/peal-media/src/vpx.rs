@@ -344,6 +344,19 @@ mod tests {
         let out = dec.decode(&frames[0].data).unwrap();
         assert_eq!((out[0].width, out[0].height), (64, 48));
         assert!((out[0].y(10, 10) as i32 - 200).abs() < 8);
+        // What a renderer that decodes itself reads from the bitstream.
+        assert_eq!(
+            crate::assemble::keyframe_size(&frames[0].data),
+            Some((64, 48))
+        );
+        let delta = enc.encode(&pic, false).unwrap();
+        assert!(!delta[0].keyframe);
+        assert_eq!(crate::assemble::keyframe_size(&delta[0].data), None);
+        assert_eq!(
+            crate::assemble::keyframe_size(&[0x00, 1, 2]),
+            None,
+            "too short"
+        );
     }
 
     #[test]
