@@ -84,18 +84,22 @@ fn the_deb_installs_into_a_scratch_root_and_the_installed_app_starts() {
 
     let (mut xvfb, display) = peal_tests::xvfb();
     let home = tempfile::tempdir().expect("home");
-    let mut child = Command::new(&app)
-        .env("DISPLAY", &display)
-        .env("HOME", home.path())
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_RUNTIME_DIR", home.path())
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the installed app starts");
+    // The installed app, as a person starts it (a home of its own, no bus).
+    let launch = || {
+        Command::new(&app)
+            .env("DISPLAY", &display)
+            .env("HOME", home.path())
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_RUNTIME_DIR", home.path())
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the installed app starts")
+    };
+    let mut child = launch();
     peal_tests::wait_for("the installed app's window on screen", 20, || {
         peal_tests::window_titles(&display).contains("\"Peal\"")
     });
@@ -104,19 +108,7 @@ fn the_deb_installs_into_a_scratch_root_and_the_installed_app_starts() {
         "the installed app keeps running"
     );
     // One instance: a second launch hands over to the first and exits.
-    let second = Command::new(&app)
-        .env("DISPLAY", &display)
-        .env("HOME", home.path())
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_RUNTIME_DIR", home.path())
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("a second launch");
-    let mut second = second;
+    let mut second = launch();
     peal_tests::wait_for("the second launch exits", 15, || {
         second.try_wait().ok().flatten().is_some()
     });

@@ -266,28 +266,10 @@ impl Alerts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use peal_proto::wire::{CallType, Party, Receiver, ReceiverType, Status};
+    use peal_proto::wire::{CallType, Status};
 
     fn call(id: &str, status: Status) -> CallInfo {
-        CallInfo {
-            session_id: SessionId(id.to_owned()),
-            status,
-            call_type: CallType::Video,
-            receiver_type: ReceiverType::User,
-            initiator: Party {
-                uid: "alice".into(),
-                name: "Alice".into(),
-            },
-            receiver: Receiver::User {
-                uid: "me".into(),
-                name: "Me".into(),
-            },
-            initiated_at: Millis(1_000),
-            joined_at: None,
-            ended_at: None,
-            ring_deadline: Millis(31_000),
-            participants: vec![],
-        }
+        crate::fixtures::call(id, status, CallType::Video, false)
     }
 
     fn ev(kind: EventKind, id: &str, reason: Option<Reason>) -> Event {

@@ -24,3 +24,45 @@ pub mod player;
 pub mod settings;
 pub mod tones;
 pub mod ui;
+
+/// Calls as the server sends them, for this crate's tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use peal_proto::time::Millis;
+    use peal_proto::wire::{CallInfo, CallType, Party, Receiver, ReceiverType, Status};
+    use peal_proto::SessionId;
+
+    /// Alice calls us (`me`), or the group `team`; rings 30 s from t = 1 s.
+    pub fn call(id: &str, status: Status, call_type: CallType, group: bool) -> CallInfo {
+        CallInfo {
+            session_id: SessionId(id.to_owned()),
+            status,
+            call_type,
+            receiver_type: if group {
+                ReceiverType::Group
+            } else {
+                ReceiverType::User
+            },
+            initiator: Party {
+                uid: "alice".into(),
+                name: "Alice".into(),
+            },
+            receiver: if group {
+                Receiver::Group {
+                    guid: "team".into(),
+                    name: "Team".into(),
+                }
+            } else {
+                Receiver::User {
+                    uid: "me".into(),
+                    name: "Me".into(),
+                }
+            },
+            initiated_at: Millis(1_000),
+            joined_at: None,
+            ended_at: None,
+            ring_deadline: Millis(31_000),
+            participants: vec![],
+        }
+    }
+}

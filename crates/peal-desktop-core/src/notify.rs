@@ -186,35 +186,10 @@ async fn show(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use peal_proto::time::Millis;
-    use peal_proto::wire::{Party, Receiver};
 
     fn call(receiver_type: ReceiverType, call_type: CallType) -> CallInfo {
-        CallInfo {
-            session_id: SessionId("c1".into()),
-            status: peal_proto::wire::Status::Initiated,
-            call_type,
-            receiver_type,
-            initiator: Party {
-                uid: "alice".into(),
-                name: "Alice".into(),
-            },
-            receiver: match receiver_type {
-                ReceiverType::User => Receiver::User {
-                    uid: "bob".into(),
-                    name: "Bob".into(),
-                },
-                ReceiverType::Group => Receiver::Group {
-                    guid: "team".into(),
-                    name: "Team".into(),
-                },
-            },
-            initiated_at: Millis(0),
-            joined_at: None,
-            ended_at: None,
-            ring_deadline: Millis(30_000),
-            participants: vec![],
-        }
+        let group = receiver_type == ReceiverType::Group;
+        crate::fixtures::call("c1", peal_proto::wire::Status::Initiated, call_type, group)
     }
 
     #[test]
