@@ -52,9 +52,13 @@ impl Server {
         )
         .await
         .expect("server");
-        for (uid, name) in [("alice", "Alice"), ("bob", "Bob")] {
+        for (uid, name) in [("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")] {
             server.add_user(uid, name, "peal").await.expect("user");
         }
+        server
+            .add_group("team", "Team", &["alice", "bob", "carol"])
+            .await
+            .expect("group");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -72,15 +76,13 @@ impl Server {
 
     /// `peal --user alice ARGS...`: its stdout lines are read by [`Cli::finish`].
     fn alice(&self, args: &[&str]) -> Cli {
+        self.cli("alice", args)
+    }
+
+    /// `peal --user UID ARGS...` (password `peal`).
+    fn cli(&self, uid: &str, args: &[&str]) -> Cli {
         let child = Command::new(bin("peal"))
-            .args([
-                "--server",
-                &self.url,
-                "--user",
-                "alice",
-                "--password",
-                "peal",
-            ])
+            .args(["--server", &self.url, "--user", uid, "--password", "peal"])
             .args(args)
             .env("PEAL_MEDIA_BIND", "127.0.0.1:0")
             .stdin(Stdio::null())
@@ -750,16 +752,9 @@ async fn we_decline_in_the_incoming_window_the_caller_hears_rejected_and_ringing
 async fn answered_on_another_of_our_devices_ringing_stops_here_and_it_is_not_missed() {
     let (server, desktop, app) = bob_signed_in().await;
     // Bob's other device: the CLI, answering after two seconds of ringing.
-    let other = Command::new(bin("peal"))
-        .args([
-            "--server",
-            &server.url,
-            "--user",
-            "bob",
-            "--password",
-            "peal",
-        ])
-        .args([
+    let other = server.cli(
+        "bob",
+        &[
             "--device",
             "phone",
             "answer",
@@ -768,13 +763,8 @@ async fn answered_on_another_of_our_devices_ringing_stops_here_and_it_is_not_mis
             "2000",
             "--hangup-after",
             "500",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("bob's other device");
-    let other = Cli { child: other };
+        ],
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let caller = server.alice(&["call", "bob"]);
     incoming_window_shown(&desktop);
@@ -830,6 +820,61 @@ async fn we_call_alice_who_is_busy_ringback_gives_way_to_the_busy_tone_and_the_a
     // stream back sample for sample).
     assert_eq!(diag(&app).await["sound"], "busy");
     desktop.screenshot("busy-01-home");
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_video_call_shows_each_other_participant_in_a_grid() {
+    let (server, desktop, app) = bob_signed_in().await;
+    let carol = server.cli(
+        "carol",
+        &[
+            "answer",
+            "--accept",
+            "--media",
+            "synthetic",
+            "--hangup-after",
+            "7000",
+        ],
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let alice = server.alice(&[
+        "call",
+        "team",
+        "--group",
+        "--media",
+        "synthetic",
+        "--hangup-after",
+        "7000",
+    ]);
+    app.visible("the incoming screen", "incoming").await;
+    let who = app
+        .js("return document.querySelector('#incoming .who').textContent;")
+        .await;
+    assert_eq!(who, "Team", "a group call is named after the group");
+    app.click("#accept").await;
+    app.visible("the call window", "call").await;
+    app.until(
+        "a drawn tile for Alice and one for Carol",
+        "const tiles = [...document.querySelectorAll('#tiles .tile')]; if (tiles.length !== 2) return false; return tiles.every((t) => { const c = t.querySelector('canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; for (let i = 0; i < d.length; i += 4) { if (d[i] > 0 || d[i+1] > 0 || d[i+2] > 0) return true; } return false; }) && tiles.map((t) => t.dataset.uid).sort().join(',');",
+    )
+    .await;
+    let names = app
+        .js("return [...document.querySelectorAll('#tiles .tile .label')].map((l) => l.textContent).sort().join(',');")
+        .await;
+    assert_eq!(names, "Alice,Carol");
+    let columns = app
+        .js("return getComputedStyle(document.getElementById('tiles')).gridTemplateColumns.split(' ').length;")
+        .await;
+    assert_eq!(columns, 2, "side by side");
+    desktop.screenshot("group-01-grid");
+    alice.finish();
+    carol.finish();
+    app.until(
+        "home when the others have left",
+        "return document.getElementById('call').hidden;",
+    )
+    .await;
     app.quit().await;
 }
 
