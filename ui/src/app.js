@@ -87,6 +87,7 @@ function render() {
     $("audio-only").hidden = !audioOnly;
     $("tiles").hidden = audioOnly;
     $("camera").hidden = audioOnly;
+    showQuality();
     $("mute").textContent = muted ? "Unmute" : "Mute";
     $("camera").textContent = cameraOn ? "Camera off" : "Camera on";
   } else {
@@ -277,6 +278,14 @@ function onVideo(buf) {
   }
 }
 
+/** The quality badge, from the frames drawn in the last second and the media state. */
+function showQuality() {
+  if (view.screen !== "call") return;
+  const q = quality({ fps: videoStats.fps, video: view.call.call_type === "video" && tiles.size > 0, media: mediaState });
+  $("quality").className = `quality ${q}`;
+  $("quality").textContent = q;
+}
+
 /** @param {UiEvent} msg */
 function onEvent(msg) {
   const before = view;
@@ -295,6 +304,7 @@ function onEvent(msg) {
     if (msg.state === "connected") refresh();
   } else if (msg.type === "media") {
     if (["connected", "reconnecting", "reconnected"].includes(msg.event)) mediaState = msg.event;
+    showQuality();
     $("banner").hidden = msg.event !== "reconnecting";
     if (msg.event === "participant_left" && msg.peer) {
       const t = tiles.get(msg.peer);
@@ -464,9 +474,7 @@ async function start() {
     decodedAtLastTick = videoStats.decoded;
     if (!callStarted || view.screen !== "call") return;
     $("duration").textContent = clock((Date.now() - callStarted) / 1000);
-    const q = quality({ fps: videoStats.fps, video: view.call.call_type === "video" && tiles.size > 0, media: mediaState });
-    $("quality").className = `quality ${q}`;
-    $("quality").textContent = q;
+    showQuality();
   }, 1000);
 }
 
