@@ -47,6 +47,8 @@ pub struct AppState {
     video: Mutex<Option<Channel<InvokeResponseBody>>>,
     settings: std::sync::Mutex<Settings>,
     settings_path: PathBuf,
+    /// The ringtone's samples, for the settings' choice (decoded once, not per ring).
+    ringtone: std::sync::Mutex<Option<(peal_desktop_core::settings::Ringtone, tones::Tone)>>,
     ring: ring::Ring,
     started: std::time::Instant,
 }
@@ -70,6 +72,21 @@ impl AppState {
         if let Ok(mut chans) = self.channels.lock() {
             chans.retain(|_, ch| ch.send(ev.clone()).is_ok());
         }
+    }
+
+    /// The chosen ringtone's samples (kept until the choice changes).
+    pub(crate) fn ringtone(&self) -> Result<tones::Tone, tones::ToneError> {
+        let choice = self.settings().ringtone;
+        if let Ok(cache) = self.ringtone.lock() {
+            if let Some((_, t)) = cache.as_ref().filter(|(c, _)| *c == choice) {
+                return Ok(t.clone());
+            }
+        }
+        let tone = choice.tone()?;
+        if let Ok(mut cache) = self.ringtone.lock() {
+            *cache = Some((choice, tone.clone()));
+        }
+        Ok(tone)
     }
 
     pub(crate) async fn notice(&self, message: String) {
@@ -710,10 +727,13 @@ async fn get_settings(state: State<'_, AppState>) -> Result<SettingsView, UiErro
 /// Saves the settings; a ringtone file that can't be played is refused.
 #[tauri::command]
 async fn set_settings(state: State<'_, AppState>, settings: Settings) -> Result<Settings, UiError> {
-    settings
+    let tone = settings
         .ringtone
         .tone()
         .map_err(|e| UiError::new("bad_ringtone", e.to_string()))?;
+    if let Ok(mut cache) = state.ringtone.lock() {
+        *cache = Some((settings.ringtone.clone(), tone));
+    }
     let mut s = settings;
     s.ringtone_volume = s.ringtone_volume.min(100);
     s.save(&state.settings_path)
@@ -792,6 +812,7 @@ pub fn run() {
                 video: Mutex::new(None),
                 settings: std::sync::Mutex::new(settings),
                 settings_path,
+                ringtone: std::sync::Mutex::new(None),
                 ring,
                 started,
             });

@@ -182,7 +182,7 @@ async fn perform(
     match f {
         Effect::Sound(Some(Sound::Ringtone)) => {
             let settings = state.settings();
-            let tone = match settings.ringtone.tone() {
+            let tone = match state.ringtone() {
                 Ok(t) => t,
                 Err(e) => {
                     state
@@ -229,11 +229,14 @@ async fn perform(
         Effect::Notify(call) => notes.send(Note::Incoming(call)),
         Effect::CloseNotification(id) => notes.send(Note::Close(id)),
         Effect::NotifyMissed(call) => notes.send(Note::Missed(call)),
+        // The server's answer is not waited for here: the ringer goes on.
         Effect::DeclineBusy(id) => {
             if let Ok(client) = state.client().await {
-                if let Err(e) = client.reject_call(&id, RejectStatus::Busy).await {
-                    tracing::warn!(error = %e, "do-not-disturb decline");
-                }
+                tauri::async_runtime::spawn(async move {
+                    if let Err(e) = client.reject_call(&id, RejectStatus::Busy).await {
+                        tracing::warn!(error = %e, "do-not-disturb decline");
+                    }
+                });
             }
         }
         Effect::MissedCount(n) => {
