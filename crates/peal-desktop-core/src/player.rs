@@ -21,7 +21,7 @@ pub const MAX_PLAY: Duration = Duration::from_secs(180);
 pub enum PlayerEvent {
     /// The output device pulled the first samples of `name` at `at`.
     Started { name: String, at: Instant },
-    /// No sound could be played: why.
+    /// No sound could be played: why (the audio system's words).
     Unavailable(String),
 }
 
@@ -128,9 +128,8 @@ fn run(rx: mpsc::Receiver<Cmd>, on_event: Arc<dyn Fn(PlayerEvent) + Send + Sync>
 }
 
 fn open() -> Result<(rodio::OutputStream, rodio::Sink), String> {
-    let (stream, handle) =
-        rodio::OutputStream::try_default().map_err(|e| format!("no sound output ({e})"))?;
-    let sink = rodio::Sink::try_new(&handle).map_err(|e| format!("no sound output ({e})"))?;
+    let (stream, handle) = rodio::OutputStream::try_default().map_err(|e| e.to_string())?;
+    let sink = rodio::Sink::try_new(&handle).map_err(|e| e.to_string())?;
     Ok((stream, sink))
 }
 
