@@ -54,13 +54,25 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Reads something of the signed-in account (`None` when signed out).
+    async fn signed<T>(&self, read: impl FnOnce(&Signed) -> Option<T>) -> Option<T> {
+        self.signed.lock().await.as_ref().and_then(read)
+    }
+
     async fn client(&self) -> Result<PealClient, UiError> {
-        self.signed
-            .lock()
+        self.signed(|s| Some(s.client.clone()))
             .await
-            .as_ref()
-            .map(|s| s.client.clone())
             .ok_or_else(UiError::not_signed_in)
+    }
+
+    /// The media session of the call we are in.
+    async fn media(&self) -> Option<Arc<CallSession>> {
+        self.signed(|s| s.media.clone()).await
+    }
+
+    /// The call we are in.
+    async fn current(&self) -> Option<SessionId> {
+        self.signed(|s| s.current.clone()).await
     }
 
     pub(crate) fn settings(&self) -> Settings {
@@ -184,7 +196,7 @@ async fn subscribe_video(
 /// Who is signed in, if anyone (a page that loads late asks).
 #[tauri::command]
 async fn me(state: State<'_, AppState>) -> Result<Option<Me>, UiError> {
-    Ok(state.signed.lock().await.as_ref().map(|s| s.me.clone()))
+    Ok(state.signed(|s| Some(s.me.clone())).await)
 }
 
 /// The page says what it has put on screen; the first time the contacts
@@ -334,13 +346,10 @@ async fn diagnostics(state: State<'_, AppState>) -> Result<Diagnostics, UiError>
         .lock()
         .map(|d| d.clone())
         .unwrap_or_default();
-    let media = state
-        .signed
-        .lock()
+    d.media_stats = state
+        .media()
         .await
-        .as_ref()
-        .and_then(|s| s.media.clone());
-    d.media_stats = media.and_then(|m| serde_json::to_value(m.stats()).ok());
+        .and_then(|m| serde_json::to_value(m.stats()).ok());
     d.frames_to_page = (
         FRAMES_TO_PAGE[0].load(std::sync::atomic::Ordering::Relaxed),
         FRAMES_TO_PAGE[1].load(std::sync::atomic::Ordering::Relaxed),
@@ -678,13 +687,11 @@ async fn hang_up(state: State<'_, AppState>, session_id: String) -> Result<CallI
 /// this on its end); the media of any other call is left alone.
 #[tauri::command]
 async fn call_over(state: State<'_, AppState>, session_id: String) -> Result<(), UiError> {
-    let ours = state
-        .signed
-        .lock()
+    if state
+        .media()
         .await
-        .as_ref()
-        .is_some_and(|s| s.media.as_ref().is_some_and(|m| m.call().0 == session_id));
-    if ours {
+        .is_some_and(|m| m.call().0 == session_id)
+    {
         leave_media(&state).await;
     }
     Ok(())
@@ -692,11 +699,8 @@ async fn call_over(state: State<'_, AppState>, session_id: String) -> Result<(),
 
 async fn media(state: &AppState) -> Result<Arc<CallSession>, UiError> {
     state
-        .signed
-        .lock()
+        .media()
         .await
-        .as_ref()
-        .and_then(|s| s.media.clone())
         .ok_or_else(|| UiError::new("not_in_call", "not in a call"))
 }
 
@@ -748,13 +752,7 @@ async fn set_settings(state: State<'_, AppState>, settings: Settings) -> Result<
 /// Leaves the call (if any) and hides the window (Peal stays in the tray).
 #[tauri::command]
 async fn close_window(app: AppHandle, state: State<'_, AppState>) -> Result<(), UiError> {
-    let current = state
-        .signed
-        .lock()
-        .await
-        .as_ref()
-        .and_then(|s| s.current.clone());
-    if let Some(id) = current {
+    if let Some(id) = state.current().await {
         let _ = hang_up(state.clone(), id.0).await;
     }
     if let Some(w) = app.get_webview_window(shell::MAIN) {
@@ -838,13 +836,7 @@ pub fn run() {
                 let app = window.app_handle().clone();
                 tauri::async_runtime::spawn(async move {
                     let state = app.state::<AppState>();
-                    let in_call = state
-                        .signed
-                        .lock()
-                        .await
-                        .as_ref()
-                        .is_some_and(|s| s.current.is_some());
-                    if in_call {
+                    if state.current().await.is_some() {
                         state.send(UiEvent::ConfirmClose).await;
                     } else if let Some(w) = app.get_webview_window(shell::MAIN) {
                         let _ = w.hide();

@@ -31,6 +31,6 @@ media_stats: unknown,
  */
 media_log: Array<string>, 
 /**
- * Video frames handed to the page in the current call (remote, self view).
+ * Video frames handed to the page since launch (remote, self view).
  */
 frames_to_page: [bigint, bigint], notifications_unavailable: string | null, };

@@ -5,7 +5,6 @@
 //! is an [`PlayerEvent::Unavailable`], said once per attempt, never a panic:
 //! the call still shows in the window and the notification.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -198,13 +197,6 @@ impl rodio::Source for Samples {
     fn total_duration(&self) -> Option<Duration> {
         None
     }
-}
-
-/// Whether this process has ever been told there is no sound output; the
-/// app says so once, not on every ring.
-pub fn first_unavailable() -> bool {
-    static SAID: AtomicBool = AtomicBool::new(false);
-    !SAID.swap(true, Ordering::Relaxed)
 }
 
 #[cfg(test)]

@@ -136,7 +136,7 @@ pub struct Diagnostics {
     /// What the media of the calls did, newest last (joined, failed,
     /// connected, reconnecting, ended…), with the ms since launch.
     pub media_log: Vec<String>,
-    /// Video frames handed to the page in the current call (remote, self view).
+    /// Video frames handed to the page since launch (remote, self view).
     pub frames_to_page: (u64, u64),
     pub notifications_unavailable: Option<String>,
     #[serde(skip)]
