@@ -316,11 +316,16 @@ impl PealClient {
     /// so nothing that happens after this returns can be missed.
     pub async fn connect(config: ClientConfig) -> Result<PealClient, ClientError> {
         let client = PealClient::sign_in(config).await?;
-        let inner = &client.inner;
-        let (handle, ready) = stream::spawn(inner);
-        *lock(&client.task.0) = Some(handle);
+        client.start_events().await?;
+        Ok(client)
+    }
+
+    /// Opens the event connection and waits until it has caught up.
+    async fn start_events(&self) -> Result<(), ClientError> {
+        let (handle, ready) = stream::spawn(&self.inner);
+        *lock(&self.task.0) = Some(handle);
         match tokio::time::timeout(REQUEST_TIMEOUT, ready).await {
-            Ok(Ok(Ok(()))) => Ok(client),
+            Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => Err(e),
             Ok(Err(_)) => Err(ClientError::Unreachable(
                 "the event connection ended before it was ready".into(),
@@ -334,6 +339,35 @@ impl PealClient {
     /// Signs in for requests only, without the event connection (no events,
     /// nothing rings): for one-shot actions such as `peal accept ID`.
     pub async fn sign_in(config: ClientConfig) -> Result<PealClient, ClientError> {
+        PealClient::open(config, None).await
+    }
+
+    /// Like [`PealClient::connect`], but with a session this device already
+    /// holds (from [`PealClient::session`]) instead of the password: no
+    /// sign-in request, no password check on the server.
+    pub async fn connect_with_session(
+        config: ClientConfig,
+        session: LoginResponse,
+    ) -> Result<PealClient, ClientError> {
+        let client = PealClient::open(config, Some(session)).await?;
+        client.start_events().await?;
+        Ok(client)
+    }
+
+    /// This device's session (token, device, user), to resume later with
+    /// [`PealClient::connect_with_session`]. The token is a secret.
+    pub fn session(&self) -> LoginResponse {
+        LoginResponse {
+            token: self.inner.token.clone(),
+            device_id: self.inner.device_id.clone(),
+            user: self.inner.user.clone(),
+        }
+    }
+
+    async fn open(
+        config: ClientConfig,
+        session: Option<LoginResponse>,
+    ) -> Result<PealClient, ClientError> {
         let base = config.server.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::Protocol(format!(
@@ -346,12 +380,17 @@ impl PealClient {
             .use_preconfigured_tls((*tls).clone())
             .build()
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let login: LoginResponse = send(http.post(format!("{base}/v1/login")).json(
-            &serde_json::json!({
-                "uid": config.uid, "password": config.password, "device": config.device,
-            }),
-        ))
-        .await?;
+        let login: LoginResponse =
+            match session {
+                Some(s) => s,
+                None => send(
+                    http.post(format!("{base}/v1/login"))
+                        .json(&serde_json::json!({
+                            "uid": config.uid, "password": config.password, "device": config.device,
+                        })),
+                )
+                .await?,
+            };
         let inner = Arc::new(Inner {
             http,
             base,
