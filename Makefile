@@ -10,6 +10,7 @@ TAURI := $(CURDIR)/ui/node_modules/.bin/tauri
 
 deps:
 	@scripts/ensure-deps.sh
+	@scripts/ensure-bench-deps.sh
 
 build: deps
 	$(CARGO) build --workspace --bins
@@ -46,13 +47,14 @@ test: deps
 	  $(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-## Benchmarks (release build): the ring path, then call media, on loopback;
-## then the desktop app's footprint beside an empty Tauri window.
+## Benchmarks (release build), each beside its baseline in the same run:
+## ring, throughput, connections, media, desktop; a table at the end and
+## target/bench/<scenario>.json. One scenario: make bench BENCH=ring.
+## `make test` runs them all at a tiny size (crates/peal-bench/tests/tiny.rs).
+BENCH ?= all
 bench: deps
-	$(CARGO) build --release --workspace --bins --examples
-	$(CARGO) run --release -p peal-tests --example ring_latency -- $(BENCH_ARGS)
-	$(CARGO) run --release -p peal-tests --example media_connect -- $(MEDIA_BENCH_ARGS)
-	$(CARGO) run --release -p peal-tests --example desktop_footprint -- $(DESKTOP_BENCH_ARGS)
+	$(CARGO) build --release --workspace --bins
+	target/release/peal-bench $(BENCH) $(BENCH_ARGS)
 
 fmt:
 	$(CARGO) fmt --all

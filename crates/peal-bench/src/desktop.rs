@@ -2,14 +2,14 @@
 //! same way in the same run, under Xvfb (software GL: absolute figures are
 //! higher than on a desktop with a GPU; the ratio is what compares).
 //!
-//! `cargo run --release -p peal-tests --example desktop_footprint -- [SETTLE_S] [CALL_S]`
-//! (defaults 30 and 10): for each app, launch → window on screen (empty) or
+//! `peal-bench desktop [--settle-secs 30] [--call-secs 10]`: for each app, launch → window on screen (empty) or
 //! contacts shown (Peal, from its log), then the PSS of the whole process
 //! tree (the app and WebKit's processes, from /proc/*/smaps_rollup) after
 //! SETTLE_S idle. Then, on Peal ("this computer"): the `peal` CLI rings it,
 //! incoming event → ringtone playing (the app's log), accept from the
 //! notification, and the CPU of the tree over CALL_S of a 640x480@30 call.
-//! Writes target/bench/desktop.json.
+//! Writes target/bench/desktop.json. Needs the release app and the empty
+//! window built (`make bench` builds them).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -18,7 +18,36 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::report::{write, Goal, Row};
 use peal_tests::notifications;
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    /// Seconds each app stays idle before its memory is read.
+    #[arg(long, default_value_t = 30)]
+    pub settle_secs: u64,
+    /// Seconds of the call whose CPU is measured.
+    #[arg(long, default_value_t = 10)]
+    pub call_secs: u64,
+}
+
+impl Args {
+    pub fn sized(&self, tiny: bool) -> Args {
+        if tiny {
+            Args {
+                settle_secs: 2,
+                call_secs: 2,
+            }
+        } else {
+            self.clone()
+        }
+    }
+}
+
+pub fn run(a: &Args) -> Result<(), String> {
+    let a = a.clone();
+    crate::media::on_own_runtime("desktop", move || measure(a))
+}
 
 fn bin(name: &str) -> PathBuf {
     let mut p = std::env::current_exe().expect("exe");
@@ -161,14 +190,10 @@ fn stop(mut c: Child) {
     let _ = c.wait();
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let settle = Duration::from_secs(args.first().copied().unwrap_or(30));
-    let call_secs = args.get(1).copied().unwrap_or(10);
+async fn measure(a: Args) -> Result<(), String> {
+    let tiny = a.settle_secs < 10;
+    let settle = Duration::from_secs(a.settle_secs);
+    let call_secs = a.call_secs;
     let (xvfb, display) = peal_tests::xvfb();
     let home = tempfile::tempdir().expect("home");
     let (dbus, bus) = peal_tests::session_bus(home.path());
@@ -302,6 +327,7 @@ async fn main() {
         call_pss as f64 / 1024.0
     );
     let json = serde_json::json!({
+        "command": format!("peal-bench desktop --settle-secs {} --call-secs {call_secs}", settle.as_secs()),
         "settle_s": settle.as_secs(), "call_s": call_secs,
         "peal_idle_pss_kb": peal_pss, "empty_idle_pss_kb": empty_pss, "pss_ratio": ratio,
         "peal_processes": processes, "empty_processes": empty_pids.len(),
@@ -310,10 +336,35 @@ async fn main() {
         "event_to_ringtone_ms": event_to_ringtone_ms,
         "call_cpu_core_fraction": cpu, "call_cpu_per_process": cpu_each, "call_pss_kb": call_pss,
     });
-    let dir = bin("").join("../bench");
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(
-        dir.join("desktop.json"),
-        serde_json::to_string_pretty(&json).unwrap_or_default(),
-    );
+    let rows = [
+        Row::new(
+            "idle PSS of the process tree vs an empty Tauri 2 window",
+            Some(peal_pss as f64 / 1024.0),
+            Some(empty_pss as f64 / 1024.0),
+            "MB",
+            Goal::RatioAtMost(1.0),
+        ),
+        Row::new(
+            "launch → contacts shown vs empty window on screen",
+            Some(launch_to_contacts_ms),
+            Some(empty_window_ms),
+            "ms",
+            Goal::AtMost(500.0),
+        ),
+        Row::new(
+            "incoming event → ringtone playing",
+            Some(event_to_ringtone_ms),
+            None,
+            "ms",
+            Goal::AtMost(50.0),
+        ),
+        Row::new(
+            "CPU of the tree in a 640x480@30 call (Xvfb, software GL)",
+            Some(cpu * 100.0),
+            None,
+            "% of a core",
+            Goal::None,
+        ),
+    ];
+    write("desktop", json, &rows, tiny)
 }
