@@ -194,6 +194,18 @@ async fn session(socket: WebSocket, s: AppState, a: Auth, since: Option<(u64, St
     };
     if let Some(msg) = closing {
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(msg)).await;
+        // The closing handshake: read and drop what the client had already
+        // sent until its Close comes back. Closing a socket with unread data
+        // resets it, and a reset discards our last frames (the error that
+        // says why) before the client has read them.
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(Ok(m)) = stream.next().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
     s.switchboard.detach(device, conn).await;
