@@ -25,16 +25,9 @@ impl Drop for NatsServer {
     }
 }
 
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())
-}
-
 /// Starts `nats-server` on a loopback port and measures `n` messages each way.
 pub fn nats(n: usize, rate: u32) -> Result<Nats, String> {
-    let port = free_port()?;
+    let port = peal_tests::free_port();
     let child = Command::new("nats-server")
         .args(["-a", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -42,13 +35,9 @@ pub fn nats(n: usize, rate: u32) -> Result<Nats, String> {
         .spawn()
         .map_err(|e| format!("cannot start nats-server ({e}); install it: apt-get install nats-server (scripts/ensure-bench-deps.sh does)"))?;
     let _server = NatsServer(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return Err("nats-server did not listen in 10 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    peal_tests::wait_for("nats-server listening", 10, || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
     let url = format!("127.0.0.1:{port}");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

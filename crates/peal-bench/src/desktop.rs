@@ -18,6 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::procfs::cpu_secs;
 use crate::report::{write, Goal, Row};
 use peal_tests::notifications;
 
@@ -110,28 +111,6 @@ fn pss_kb(pids: &[u32]) -> u64 {
 }
 
 /// utime + stime of `pids`, in clock ticks.
-fn cpu_ticks(pids: &[u32]) -> u64 {
-    pids.iter()
-        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
-        .map(|stat| {
-            let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
-            let f: Vec<&str> = rest.split(' ').collect();
-            // After ')': state is field 0, so utime (14th overall) is index 11.
-            f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-                + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        })
-        .sum()
-}
-
-fn ticks_per_sec() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 struct Env {
     display: String,
     bus: String,
@@ -261,19 +240,16 @@ async fn measure(a: Args) -> Result<(), String> {
     daemon.invoke(daemon.all()[0].id, "accept").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let pids = tree(peal.id());
-    let before: Vec<u64> = pids.iter().map(|p| cpu_ticks(&[*p])).collect();
+    let before: Vec<f64> = pids.iter().map(|p| cpu_secs(*p)).collect();
     let w0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(call_secs)).await;
-    let secs = w0.elapsed().as_secs_f64() * ticks_per_sec();
+    let secs = w0.elapsed().as_secs_f64();
     let cpu_each: Vec<(String, f64)> = pids
         .iter()
         .zip(&before)
         .map(|(p, b)| {
             let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
-            (
-                name.trim().to_owned(),
-                cpu_ticks(&[*p]).saturating_sub(*b) as f64 / secs,
-            )
+            (name.trim().to_owned(), (cpu_secs(*p) - b).max(0.0) / secs)
         })
         .collect();
     let cpu: f64 = cpu_each.iter().map(|(_, c)| c).sum();

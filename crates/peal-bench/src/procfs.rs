@@ -10,6 +10,7 @@ pub fn cpu_secs(pid: u32) -> f64 {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
     // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    // /proc counts in USER_HZ, which is 100 on Linux whatever the kernel's HZ.
     (ticks(11) + ticks(12)) / 100.0
 }
 
