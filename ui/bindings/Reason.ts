@@ -3,4 +3,4 @@
 /**
  * Why an event happened, where the event alone doesn't say.
  */
-export type Reason = "cancelled" | "answered_elsewhere" | "declined_elsewhere" | "rejected" | "busy" | "timeout" | "call_ended" | "hung_up" | "connection_lost";
+export type Reason = "cancelled" | "answered_elsewhere" | "declined_elsewhere" | "rejected" | "busy" | "timeout" | "call_ended" | "hung_up" | "connection_lost" | "cancelled_elsewhere" | "ended_elsewhere";

@@ -64,7 +64,10 @@ export function reduce(view, event, me) {
       if (event.reason === "declined_elsewhere") return { screen: "home", message: null };
       return { screen: "home", message: `Missed call from ${peerName(call, me)}.` };
     case "call_ended_message_received":
-      return current === call.session_id ? { screen: "home", message: "Call ended." } : view;
+      if (current !== call.session_id) return view;
+      if (event.reason === "cancelled_elsewhere") return { screen: "home", message: "Cancelled on another device." };
+      if (event.reason === "ended_elsewhere") return { screen: "home", message: "Ended on another device." };
+      return { screen: "home", message: "Call ended." };
     case "participant_joined":
     case "participant_left":
       // A group call goes on; keep the newest call object.

@@ -107,6 +107,12 @@ describe("call_ended_message_received", () => {
   test("the other side hung up: home, call ended", () => {
     expect(reduce(inCall, ev("call_ended_message_received", { status: "ended" }), ME)).toEqual({ screen: "home", message: "Call ended." });
   });
+  test("placed here, cancelled on another of our devices: Calling… goes, and says where", () => {
+    expect(reduce(outgoing, ev("call_ended_message_received", { status: "cancelled" }, "cancelled_elsewhere"), ME)).toEqual({ screen: "home", message: "Cancelled on another device." });
+  });
+  test("in the call here, hung up on another of our devices: home, and says where", () => {
+    expect(reduce(inCall, ev("call_ended_message_received", { status: "ended" }, "ended_elsewhere"), ME)).toEqual({ screen: "home", message: "Ended on another device." });
+  });
   test("another call ending changes nothing", () => {
     expect(reduce(inCall, ev("call_ended_message_received", { session_id: "zz" }), ME)).toBe(inCall);
   });

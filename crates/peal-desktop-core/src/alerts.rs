@@ -97,7 +97,12 @@ pub struct Alerts {
 fn missed_for(reason: Option<Reason>) -> bool {
     match reason {
         // Someone (us, on another device) dealt with it.
-        Some(Reason::AnsweredElsewhere | Reason::DeclinedElsewhere) => false,
+        Some(
+            Reason::AnsweredElsewhere
+            | Reason::DeclinedElsewhere
+            | Reason::CancelledElsewhere
+            | Reason::EndedElsewhere,
+        ) => false,
         Some(
             Reason::Cancelled
             | Reason::Timeout
@@ -228,7 +233,7 @@ impl Alerts {
                 self.stop_ring(id, missed, fx);
             }
             EventKind::CallEndedMessageReceived => {
-                self.stop_ring(id, true, fx);
+                self.stop_ring(id, missed_for(e.reason), fx);
                 if self.outgoing.as_ref() == Some(id) {
                     self.outgoing = None;
                 }
@@ -457,6 +462,26 @@ mod tests {
             Millis(1),
         );
         assert_eq!(fx, vec![Effect::Sound(None)]);
+    }
+
+    #[test]
+    fn our_call_cancelled_on_another_of_our_devices_stops_ringback_quietly() {
+        let mut a = Alerts::new(false);
+        a.step(Input::Placed(&call("o1", Status::Initiated)), Millis(0));
+        let fx = a.step(
+            Input::Event(&ev(
+                EventKind::CallEndedMessageReceived,
+                "o1",
+                Some(Reason::CancelledElsewhere),
+            )),
+            Millis(1),
+        );
+        assert_eq!(
+            fx,
+            vec![Effect::Sound(None)],
+            "no busy tone, no missed call"
+        );
+        assert_eq!(a.missed(), 0);
     }
 
     #[test]

@@ -640,7 +640,7 @@ fn accept(
 fn cancel(
     call: &mut CallState,
     user: &UserId,
-    _device: &DeviceId,
+    device: &DeviceId,
     now: Millis,
 ) -> Result<Vec<Effect>, CallError> {
     let i = index_of(call, user)?;
@@ -654,6 +654,13 @@ fn cancel(
     let ringing: Vec<UserId> = call.ringing().map(|p| p.uid.clone()).collect();
     call.finish(Outcome::Cancelled, now);
     let mut effects = vec![Effect::Persist];
+    // The caller's other devices: the one that placed the call when another
+    // cancelled it, and any that heard of it.
+    effects.push(notify(
+        Audience::UserExcept(user.clone(), device.clone()),
+        EventKind::CallEndedMessageReceived,
+        Some(Reason::CancelledElsewhere),
+    ));
     for uid in ringing {
         effects.push(notify(
             Audience::User(uid),
@@ -759,7 +766,17 @@ fn end(
         p.left_at = Some(now);
     }
     let mut effects = vec![Effect::Persist];
-    let _ = device;
+    // This user's other devices: the one in the call when another ended it,
+    // and any that heard of it (the caller's, told it was answered).
+    effects.push(notify(
+        Audience::UserExcept(user.clone(), device.clone()),
+        EventKind::CallEndedMessageReceived,
+        Some(if reason == Reason::ConnectionLost {
+            reason
+        } else {
+            Reason::EndedElsewhere
+        }),
+    ));
     let remaining: Vec<UserId> = call.joined().map(|p| p.uid.clone()).collect();
     let over = match call.receiver_type {
         ReceiverType::User => true,

@@ -227,6 +227,10 @@ pub enum Reason {
     HungUp,
     /// A device lost its connection for longer than the grace period.
     ConnectionLost,
+    /// Another of your devices cancelled the call you placed.
+    CancelledElsewhere,
+    /// Another of your devices ended (or left) the call.
+    EndedElsewhere,
 }
 
 /// One event about one call, to one device.

@@ -2,9 +2,11 @@
 //! guarantees that must hold whatever happens:
 //!
 //! 1. One outcome, once: a call finishes exactly once and never changes after.
-//! 2. Every device that rang is told the ring stopped, unless it was the one
-//!    that acted (accepted or declined); every device in an answered call is
-//!    told it ended, unless its own user ended it.
+//! 2. Every device of every participant that knows the call (it rang there,
+//!    it was placed or answered there, or it heard the call was answered)
+//!    hears the outcome, unless it is the very device that acted (declined,
+//!    cancelled, ended, or was lost); another device of the same user acting
+//!    is no exemption.
 //! 3. Nothing is ever sent to someone outside the call.
 //! 4. Persist comes before any notification in every step.
 //! 5. At most one device of a user is in the call; at most 8 joined.
@@ -61,13 +63,6 @@ struct World {
 }
 
 impl World {
-    fn owner(&self, d: &DeviceId) -> Option<UserId> {
-        self.devices
-            .iter()
-            .find(|(_, ds)| ds.contains(d))
-            .map(|(u, _)| u.clone())
-    }
-
     fn expand(&self, a: &Audience) -> Vec<DeviceId> {
         match a {
             Audience::User(u) => self.devices.get(u).cloned().unwrap_or_default(),
@@ -90,6 +85,10 @@ struct Heard {
     stopped: HashSet<DeviceId>,
     ended: HashSet<DeviceId>,
     accepted: HashSet<DeviceId>,
+    /// Told the call it placed was answered.
+    answered: HashSet<DeviceId>,
+    /// Declined, cancelled, ended or was lost: it knows, it acted.
+    acted: HashSet<DeviceId>,
 }
 
 const T0: Millis = Millis(1_000_000);
@@ -105,7 +104,11 @@ fn run_one(rng: &mut Rng, group: bool) {
         vec!["bob"]
     };
     let per_callee = if group { 2 } else { 3 };
-    world.devices.insert("alice".into(), vec!["a0".into()]);
+    // Two devices for the caller too: the one that places the call, and
+    // another that may cancel or end it.
+    world
+        .devices
+        .insert("alice".into(), vec!["a0".into(), "a1".into()]);
     for c in &callees {
         world.devices.insert(
             (*c).into(),
@@ -195,19 +198,27 @@ fn run_one(rng: &mut Rng, group: bool) {
             },
             _ => Input::DeviceLost { device: d.clone() },
         };
-        let mut applied: Vec<(Option<UserId>, _)> =
+        let mut applied: Vec<(Option<DeviceId>, _)> =
             ex.expire(now).into_iter().map(|a| (None, a)).collect();
         let actor = match &input {
-            Input::DeviceLost { device } => world.owner(device),
-            Input::Accept { user, .. } | Input::Reject { user, .. } | Input::End { user, .. } => {
-                Some(user.clone())
-            }
+            Input::DeviceLost { device }
+            | Input::Accept { device, .. }
+            | Input::Reject { device, .. }
+            | Input::End { device, .. } => Some(device.clone()),
             Input::RingTimeout => None,
         };
         match ex.apply(&id, &input, now) {
             Ok(a) => {
-                if let Input::Accept { device, .. } = &input {
-                    heard.accepted.insert(device.clone());
+                match &input {
+                    Input::Accept { device, .. } => {
+                        heard.accepted.insert(device.clone());
+                    }
+                    Input::Reject { device, .. }
+                    | Input::End { device, .. }
+                    | Input::DeviceLost { device } => {
+                        heard.acted.insert(device.clone());
+                    }
+                    Input::RingTimeout => {}
                 }
                 applied.push((actor, a));
             }
@@ -257,20 +268,22 @@ fn run_one(rng: &mut Rng, group: bool) {
             .iter()
             .find(|p| p.state == ParticipantState::Joined)
             .expect("someone is in a live call");
+        let device = p.device.clone().expect("joined device");
         let a = ex
             .apply(
                 &id,
                 &Input::End {
                     user: p.uid.clone(),
-                    device: p.device.clone().expect("joined device"),
+                    device: device.clone(),
                 },
                 now,
             )
             .expect("end accepted");
+        heard.acted.insert(device.clone());
         check_effects(&world, &a.effects, &mut heard);
         if !a.call.is_live() {
             finishes += 1;
-            check_ending_heard(&last, Some(&p.uid.clone()), &heard);
+            check_ending_heard(&last, Some(&device), &heard);
         }
         last = a.call;
     }
@@ -305,19 +318,21 @@ fn check_effects(world: &World, effects: &[Effect], heard: &mut Heard) {
                     EventKind::CallEndedMessageReceived | EventKind::OutgoingCallRejected => {
                         heard.ended.insert(d);
                     }
-                    EventKind::OutgoingCallAccepted
-                    | EventKind::ParticipantJoined
-                    | EventKind::ParticipantLeft => {}
+                    EventKind::OutgoingCallAccepted => {
+                        heard.answered.insert(d);
+                    }
+                    EventKind::ParticipantJoined | EventKind::ParticipantLeft => {}
                 }
             }
         }
     }
 }
 
-/// Everyone still in the call when it finished hears it is over, unless they finished it.
-fn check_ending_heard(before: &CallState, actor: Option<&UserId>, heard: &Heard) {
+/// Every device still in the call when it finished hears it is over, unless
+/// it is the device that finished it (another device of its user is no excuse).
+fn check_ending_heard(before: &CallState, actor: Option<&DeviceId>, heard: &Heard) {
     for p in &before.participants {
-        if p.state == ParticipantState::Joined && Some(&p.uid) != actor {
+        if p.state == ParticipantState::Joined && p.device.as_ref() != actor {
             let d = p.device.as_ref().expect("joined device");
             assert!(
                 heard.ended.contains(d),
@@ -366,6 +381,18 @@ fn check_everyone_told(world: &World, c: &CallState, heard: &Heard) {
             }
         }
         for d in &world.devices[&p.uid] {
+            // A device that knows the call hears its outcome, unless it acted.
+            let knew = heard.rang.contains(d)
+                || heard.accepted.contains(d)
+                || heard.answered.contains(d)
+                || (p.role == Role::Caller && d.as_str() == "a0");
+            assert!(
+                !knew
+                    || heard.stopped.contains(d)
+                    || heard.ended.contains(d)
+                    || heard.acted.contains(d),
+                "{d} knew of the call and never heard its outcome ({status:?})"
+            );
             // A device that rang learns the ring stopped, unless it answered itself.
             if heard.rang.contains(d) && !heard.accepted.contains(d) {
                 let acted = p.device.as_ref() == Some(d);

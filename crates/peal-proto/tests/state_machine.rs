@@ -102,6 +102,11 @@ fn user(u: &str) -> Audience {
     Audience::User(UserId::from(u))
 }
 
+/// Every device of `u` but `d`: the user's other devices.
+fn others(u: &str, d: &str) -> Audience {
+    Audience::UserExcept(UserId::from(u), dev(d))
+}
+
 #[test]
 fn placing_a_call_persists_rings_the_callee_and_arms_the_ring_timer() {
     let t = CallState::start(new_call(CallType::Audio, false), T0);
@@ -195,11 +200,18 @@ fn cancel_before_answer_stops_the_ring_and_the_callee_missed_it() {
     assert_eq!(c.phase, Phase::Finished(Outcome::Cancelled));
     assert_eq!(
         notifies(&fx),
-        vec![(
-            user("bob"),
-            EventKind::IncomingCallCancelled,
-            Some(Reason::Cancelled)
-        )]
+        vec![
+            (
+                others("alice", "a1"),
+                EventKind::CallEndedMessageReceived,
+                Some(Reason::CancelledElsewhere)
+            ),
+            (
+                user("bob"),
+                EventKind::IncomingCallCancelled,
+                Some(Reason::Cancelled)
+            )
+        ]
     );
     assert_eq!(c.history_status(&"bob".into()), Some(Status::Missed));
     assert_eq!(c.history_status(&"alice".into()), Some(Status::Cancelled));
@@ -245,11 +257,18 @@ fn end_tells_the_other_side_and_fixes_the_outcome() {
     assert_eq!(c.phase, Phase::Finished(Outcome::Ended));
     assert_eq!(
         notifies(&fx),
-        vec![(
-            user("alice"),
-            EventKind::CallEndedMessageReceived,
-            Some(Reason::HungUp)
-        )]
+        vec![
+            (
+                others("bob", "b1"),
+                EventKind::CallEndedMessageReceived,
+                Some(Reason::EndedElsewhere)
+            ),
+            (
+                user("alice"),
+                EventKind::CallEndedMessageReceived,
+                Some(Reason::HungUp)
+            )
+        ]
     );
     let h = c.history_entry(&"alice".into()).unwrap();
     assert_eq!(h.ended_at.unwrap().since(h.joined_at.unwrap()), 60_000);
@@ -390,11 +409,18 @@ fn a_vanished_device_cancels_a_ringing_call_it_placed_and_ends_a_call_it_was_in(
     assert_eq!(c2.phase, Phase::Finished(Outcome::Cancelled));
     assert_eq!(
         notifies(&fx),
-        vec![(
-            user("bob"),
-            EventKind::IncomingCallCancelled,
-            Some(Reason::Cancelled)
-        )]
+        vec![
+            (
+                others("alice", "a1"),
+                EventKind::CallEndedMessageReceived,
+                Some(Reason::CancelledElsewhere)
+            ),
+            (
+                user("bob"),
+                EventKind::IncomingCallCancelled,
+                Some(Reason::Cancelled)
+            )
+        ]
     );
     // A ringing callee device vanishing doesn't stop the ring on the others.
     assert!(ok(&c, Input::DeviceLost { device: dev("b1") }, T0)
@@ -405,11 +431,18 @@ fn a_vanished_device_cancels_a_ringing_call_it_placed_and_ends_a_call_it_was_in(
     assert_eq!(over.phase, Phase::Finished(Outcome::Ended));
     assert_eq!(
         notifies(&fx),
-        vec![(
-            user("alice"),
-            EventKind::CallEndedMessageReceived,
-            Some(Reason::ConnectionLost)
-        )]
+        vec![
+            (
+                others("bob", "b2"),
+                EventKind::CallEndedMessageReceived,
+                Some(Reason::ConnectionLost)
+            ),
+            (
+                user("alice"),
+                EventKind::CallEndedMessageReceived,
+                Some(Reason::ConnectionLost)
+            )
+        ]
     );
 }
 
@@ -486,7 +519,16 @@ fn group_end_means_leave_and_the_call_ends_when_fewer_than_two_remain() {
         Phase::Ongoing,
         "the caller leaving doesn't end it for the others"
     );
-    assert!(notifies(&fx)
+    assert_eq!(
+        notifies(&fx)[0],
+        (
+            others("alice", "a1"),
+            EventKind::CallEndedMessageReceived,
+            Some(Reason::EndedElsewhere)
+        ),
+        "the caller's other devices hear it left"
+    );
+    assert!(notifies(&fx)[1..]
         .iter()
         .all(|(_, k, _)| *k == EventKind::ParticipantLeft));
     let (c, fx) = ok(&c, end("carol", "c1"), T0);
@@ -577,4 +619,35 @@ fn answering_a_second_call_while_in_one_is_refused_and_the_second_keeps_ringing(
         )
         .unwrap();
     assert_eq!(a.call.phase, Phase::Finished(Outcome::Busy));
+}
+
+#[test]
+fn cancelling_or_ending_from_another_device_is_told_to_the_device_in_the_call() {
+    // Alice placed the call on a1 and cancels it from a2: a1 must hear it.
+    let (c, fx) = ok(
+        &one_to_one(),
+        reject("alice", "a2", RejectStatus::Cancelled),
+        T0,
+    );
+    assert_eq!(c.phase, Phase::Finished(Outcome::Cancelled));
+    assert!(notifies(&fx).contains(&(
+        others("alice", "a2"),
+        EventKind::CallEndedMessageReceived,
+        Some(Reason::CancelledElsewhere)
+    )));
+    // Bob answered on b1 and hangs up from b2: b1 and alice both hear it.
+    let (c, _) = ok(&one_to_one(), accept("bob", "b1"), T0);
+    let (c, fx) = ok(&c, end("bob", "b2"), T0.plus(1));
+    assert_eq!(c.phase, Phase::Finished(Outcome::Ended));
+    let n = notifies(&fx);
+    assert!(n.contains(&(
+        others("bob", "b2"),
+        EventKind::CallEndedMessageReceived,
+        Some(Reason::EndedElsewhere)
+    )));
+    assert!(n.contains(&(
+        user("alice"),
+        EventKind::CallEndedMessageReceived,
+        Some(Reason::HungUp)
+    )));
 }
