@@ -30,6 +30,9 @@ pub fn serve(data: PathBuf, users: usize, max_connections: usize) -> Result<(), 
         config.requests_per_second = 1_000_000;
         config.calls_per_minute = 1_000_000;
         config.max_connections = max_connections;
+        // Every generator connects from 127.0.0.1, up to the open-file limit.
+        config.conn_limits.per_address = usize::MAX;
+        config.conn_limits.total = usize::MAX;
         let server = Server::open(config, Arc::new(SystemClock))
             .await
             .map_err(|e| e.to_string())?;

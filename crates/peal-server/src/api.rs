@@ -2,7 +2,10 @@
 //! Handlers adapt HTTP to the switchboard and the store; no call logic here.
 
 use crate::auth::{self, Auth};
+use crate::conns::Peer;
 use crate::error::ApiError;
+use crate::limits::LoginRefused;
+use crate::passwords::Busy;
 use crate::switchboard::Action;
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
@@ -70,6 +73,7 @@ fn session_id(raw: &str) -> Result<SessionId, ApiError> {
 
 pub async fn login(
     State(s): State<AppState>,
+    Peer(from): Peer,
     Body(req): Body<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let device = req.device.trim().to_owned();
@@ -82,18 +86,32 @@ pub async fn login(
         return Err(ApiError::unauthorized());
     }
     let now = s.clock.now();
-    if !s.limits.allow_login(&req.uid, now) {
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
-            "too many sign-in attempts; wait a minute",
-        ));
+    match s.limits.allow_login(&req.uid, from, now) {
+        Ok(()) => {}
+        Err(LoginRefused::User { retry_secs }) => {
+            return Err(ApiError::rate_limited(
+                "too many sign-in attempts for this user; wait a minute",
+                retry_secs,
+            ))
+        }
+        Err(LoginRefused::Address { retry_secs }) => {
+            tracing::info!(%from, "sign-in attempts over the per-address limit");
+            return Err(ApiError::rate_limited(
+                "too many sign-in attempts from this address; wait a minute",
+                retry_secs,
+            ));
+        }
     }
     let found = s.store.user_auth(req.uid.clone()).await?;
-    let password = req.password;
     let hash = found.as_ref().map(|(_, h)| h.clone());
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, hash.as_deref()))
+    let ok = s
+        .passwords
+        .verify(req.password, hash)
         .await
-        .map_err(|_| ApiError::internal())?;
+        .map_err(|Busy| {
+            tracing::info!(%from, "sign-in refused: every password check is busy");
+            ApiError::rate_limited("the server is busy signing people in; retry in a second", 1)
+        })?;
     let Some((name, _)) = found.filter(|_| ok) else {
         return Err(ApiError::unauthorized());
     };
@@ -114,7 +132,9 @@ pub async fn login(
 
 pub async fn logout(State(s): State<AppState>, a: Auth) -> Result<StatusCode, ApiError> {
     s.tokens.forget(&a.token_hash);
-    s.store.delete_token(a.token_hash).await?;
+    s.store.delete_token(a.token_hash.clone()).await?;
+    // The device's event socket, if it was opened with this token, closes too.
+    let _ = s.signed_out.send(a.token_hash);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -221,9 +241,9 @@ pub async fn initiate(
         }
     };
     if !s.limits.allow_call(&caller.uid, s.clock.now()) {
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
+        return Err(ApiError::rate_limited(
             "too many calls placed; wait a minute",
+            1,
         ));
     }
     let placement = Placement {

@@ -1,15 +1,15 @@
-//! Passwords (Argon2id), bearer tokens (random, stored as SHA-256) and the
-//! request extractor that turns a token into a user and device.
+//! Password hashing (Argon2id; checks run in [`crate::passwords`]), bearer
+//! tokens (random, stored as SHA-256) and the request extractor that turns a
+//! token into a user and device.
 
 use crate::error::ApiError;
 use crate::store::TokenOwner;
 use crate::AppState;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use peal_proto::ErrorCode;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -24,25 +24,6 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
             tracing::error!(error = %e, "password hashing failed");
             ApiError::internal()
         })
-}
-
-/// A valid Argon2 hash of a password nobody has, verified against when the
-/// user does not exist, so "no such user" and "wrong password" take as long.
-const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$X1T6nGi3CEa+Q8O/gvMbJj8mmsbpxsV2EVzd0AlASqM";
-
-/// Whether `password` matches `hash` (or, with no hash, spends the same effort and says no).
-pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
-    let (hash, real) = match hash {
-        Some(h) => (h, true),
-        None => (DECOY_HASH, false),
-    };
-    let Ok(parsed) = PasswordHash::new(hash) else {
-        return false;
-    };
-    Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
-        && real
 }
 
 /// A new bearer token: 32 random bytes, hex.
@@ -83,6 +64,8 @@ pub struct TokenCache {
 }
 
 pub const TOKEN_CACHE_MS: i64 = 60_000;
+/// How long a bearer token is accepted after sign-in (90 days).
+pub const TOKEN_TTL_MS: i64 = 90 * 24 * 3_600_000;
 const TOKEN_CACHE_MAX: usize = 100_000;
 
 impl TokenCache {
@@ -154,13 +137,18 @@ impl FromRequestParts<AppState> for Auth {
                 o
             }
         };
+        // A token lives a fixed time from sign-in; then the device signs in again.
+        if now.since(owner.issued_at) >= state.token_ttl_ms {
+            state.tokens.forget(&hash);
+            return Err(ApiError::unauthorized());
+        }
         if !state
             .limits
             .allow_request(&owner.device_id, state.clock.now())
         {
-            return Err(ApiError::new(
-                ErrorCode::RateLimited,
+            return Err(ApiError::rate_limited(
                 "too many requests from this device; slow down",
+                1,
             ));
         }
         Ok(Auth {
@@ -173,16 +161,6 @@ impl FromRequestParts<AppState> for Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn password_hash_verifies_only_the_right_password() {
-        let h = hash_password("correct horse").unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", Some(&h)));
-        assert!(!verify_password("wrong horse", Some(&h)));
-        assert!(!verify_password("correct horse", None));
-        assert!(!verify_password("x", Some("not a phc string")));
-    }
 
     #[test]
     fn tokens_are_random_and_stored_hashed() {

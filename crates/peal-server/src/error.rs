@@ -10,11 +10,23 @@ use peal_proto::{ErrorBody, ErrorCode};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone)]
-pub struct ApiError(pub ErrorBody);
+pub struct ApiError {
+    pub body: ErrorBody,
+    /// Sent as `Retry-After` (seconds) with a refusal that passes with time.
+    pub retry_after_secs: Option<u32>,
+}
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError(ErrorBody::new(code, message))
+        ApiError::from(ErrorBody::new(code, message))
+    }
+
+    /// `rate_limited` (429) with `Retry-After: secs`.
+    pub fn rate_limited(message: impl Into<String>, secs: u32) -> Self {
+        ApiError {
+            body: ErrorBody::new(ErrorCode::RateLimited, message),
+            retry_after_secs: Some(secs.max(1)),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -37,13 +49,16 @@ impl ApiError {
     }
 
     pub fn code(&self) -> ErrorCode {
-        self.0.code
+        self.body.code
     }
 }
 
 impl From<ErrorBody> for ApiError {
     fn from(e: ErrorBody) -> Self {
-        ApiError(e)
+        ApiError {
+            body: e,
+            retry_after_secs: None,
+        }
     }
 }
 
@@ -56,8 +71,14 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.code.http_status())
+        let status = StatusCode::from_u16(self.body.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(ErrorEnvelope { error: self.0 })).into_response()
+        let mut response = (status, Json(ErrorEnvelope { error: self.body })).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

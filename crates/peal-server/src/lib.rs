@@ -10,17 +10,22 @@
 //! - [`hub`]: per-device event delivery, sequence numbers, replay buffers.
 //! - [`store`]: the storage trait and its SQLite implementation.
 //! - [`api`]: REST handlers. [`ws`]: the event WebSocket.
-//! - [`auth`]: Argon2 passwords, hashed bearer tokens, the `Auth` extractor.
-//! - [`limits`]: rate limits. [`clock`]: time as an input. [`tls`]: the TLS listener.
+//! - [`conns`]: the accept loop and its limits (connections in total and per
+//!   address, header and idle timeouts).
+//! - [`auth`]: password hashing, hashed bearer tokens, the `Auth` extractor.
+//!   [`passwords`]: Argon2 checks on a bounded pool.
+//! - [`limits`]: rate limits. [`clock`]: time as an input. [`tls`]: the TLS configuration.
 //! - [`turn`]: the ICE servers handed to clients, TURN credentials in the TURN REST form.
 //! - [`error`]: the one error type, mapped once to public codes.
 
 pub mod api;
 pub mod auth;
 pub mod clock;
+pub mod conns;
 pub mod error;
 pub mod hub;
 pub mod limits;
+pub mod passwords;
 pub mod store;
 pub mod switchboard;
 pub mod tls;
@@ -55,8 +60,16 @@ pub struct Config {
     pub dead_after: Duration,
     pub calls_per_minute: u32,
     pub requests_per_second: u32,
+    /// Sign-in attempts a minute from one source address.
+    pub logins_per_address_per_minute: u32,
     /// Most event sockets open at once (each holds a file descriptor).
     pub max_connections: usize,
+    /// Connections of any kind: in total, per source address, idle timeouts.
+    pub conn_limits: conns::ConnLimits,
+    /// How long a sign-in waits for a free password check before `rate_limited`.
+    pub login_queue_deadline: Duration,
+    /// How long a bearer token is accepted after sign-in.
+    pub token_ttl_ms: i64,
     /// STUN/TURN servers for media; none by default (host candidates only).
     pub ice: turn::IceConfig,
 }
@@ -70,7 +83,11 @@ impl Config {
             dead_after: Duration::from_millis(l::DEAD_AFTER_MS),
             calls_per_minute: l::CALLS_PER_MINUTE,
             requests_per_second: l::REQUESTS_PER_SECOND,
+            logins_per_address_per_minute: limits::LOGINS_PER_ADDRESS_PER_MINUTE,
             max_connections: 16_000,
+            conn_limits: conns::ConnLimits::default(),
+            login_queue_deadline: Duration::from_secs(2),
+            token_ttl_ms: auth::TOKEN_TTL_MS,
             ice: turn::IceConfig {
                 turn_ttl_secs: 3_600,
                 ..turn::IceConfig::default()
@@ -103,7 +120,11 @@ pub struct AppState {
     pub clock: SharedClock,
     pub limits: Arc<Limits>,
     pub tokens: Arc<auth::TokenCache>,
+    pub token_ttl_ms: i64,
+    /// Tokens signed out, so the event sockets opened with them close.
+    pub signed_out: tokio::sync::broadcast::Sender<Vec<u8>>,
     pub connections: Arc<Semaphore>,
+    pub passwords: passwords::Verifier,
     pub ring_timeout_secs: u32,
     pub heartbeat: Duration,
     pub dead_after: Duration,
@@ -117,6 +138,7 @@ pub struct Server {
     shutdown_tx: watch::Sender<bool>,
     task: switchboard::Task,
     sqlite: SqliteStore,
+    gate: Arc<conns::Gate>,
 }
 
 impl Server {
@@ -137,12 +159,16 @@ impl Server {
             switchboard,
             hub,
             clock,
-            limits: Arc::new(Limits::new(
+            limits: Arc::new(Limits::with_logins_per_address(
                 config.calls_per_minute,
                 config.requests_per_second,
+                config.logins_per_address_per_minute,
             )),
             tokens: Arc::new(auth::TokenCache::default()),
+            token_ttl_ms: config.token_ttl_ms,
+            signed_out: tokio::sync::broadcast::channel(64).0,
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            passwords: passwords::Verifier::for_this_machine(config.login_queue_deadline),
             ring_timeout_secs: config.ring_timeout_secs,
             heartbeat: config.heartbeat,
             dead_after: config.dead_after,
@@ -154,11 +180,17 @@ impl Server {
             shutdown_tx,
             task,
             sqlite,
+            gate: conns::Gate::new(config.conn_limits),
         })
     }
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Connections open now (any kind).
+    pub fn gate(&self) -> Arc<conns::Gate> {
+        self.gate.clone()
     }
 
     /// The HTTP surface (testable with `oneshot`, no socket needed).
@@ -173,14 +205,7 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        use axum::serve::ListenerExt;
-        // Events are small frames that must leave now, not wait on Nagle for an ACK.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        self.serve(listener, shutdown).await
+        self.serve(listener, None, shutdown).await
     }
 
     /// [`Server::run`] over TLS.
@@ -190,24 +215,22 @@ impl Server {
         tls: Arc<tokio_rustls::rustls::ServerConfig>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        self.serve(tls::TlsListener::new(listener, tls)?, shutdown)
-            .await
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        self.serve(listener, Some(acceptor), shutdown).await
     }
 
-    async fn serve<L>(
+    async fn serve(
         self,
-        listener: L,
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()>
-    where
-        L: axum::serve::Listener,
-        L::Addr: std::fmt::Debug,
-    {
+    ) -> std::io::Result<()> {
         let Server {
             state,
             shutdown_tx,
             task,
             sqlite,
+            gate,
         } = self;
         let board = tokio::spawn(task.run());
         let app = router(state.clone());
@@ -217,7 +240,7 @@ impl Server {
             let _ = shutdown_tx.send(true);
             let _ = stop_tx.send(());
         };
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let serve = conns::serve(listener, tls, app, gate, async move {
             let _ = stop_rx.await;
         });
         let (r, ()) = tokio::join!(serve, signal);
@@ -309,7 +332,7 @@ pub async fn add_user(
     if password.is_empty() || password.len() > 1024 {
         return Err(AdminError::Invalid("password must be 1-1024 bytes".into()));
     }
-    let hash = auth::hash_password(password).map_err(|e| AdminError::Invalid(e.0.message))?;
+    let hash = auth::hash_password(password).map_err(|e| AdminError::Invalid(e.body.message))?;
     store
         .add_user(UserId::from(uid), name.trim().to_owned(), hash, now)
         .await?;

@@ -52,6 +52,16 @@ struct ServeArgs {
     /// How long a TURN credential is accepted, in seconds.
     #[arg(long, global = true, default_value_t = 3600)]
     turn_ttl: u64,
+    /// Connections open at once from one source address (raise it behind a
+    /// proxy, where every client comes from the proxy's address).
+    #[arg(long, global = true, default_value_t = peal_server::conns::ConnLimits::default().per_address)]
+    max_connections_per_address: usize,
+    /// Connections open at once in all (keep it under the open-file limit).
+    #[arg(long, global = true, default_value_t = peal_server::conns::ConnLimits::default().total)]
+    max_connections: usize,
+    /// Sign-in attempts a minute from one source address (raise it behind a proxy).
+    #[arg(long, global = true, default_value_t = peal_server::limits::LOGINS_PER_ADDRESS_PER_MINUTE)]
+    logins_per_address: u32,
 }
 
 #[derive(Subcommand)]
@@ -250,6 +260,9 @@ async fn serve(data: PathBuf, args: ServeArgs) -> ExitCode {
     }
     let mut config = Config::new(data.clone());
     config.ring_timeout_secs = args.ring_timeout;
+    config.conn_limits.per_address = args.max_connections_per_address.max(1);
+    config.conn_limits.total = args.max_connections.max(1);
+    config.logins_per_address_per_minute = args.logins_per_address.max(1);
     config.ice = peal_server::turn::IceConfig {
         stun_urls: args.stun_urls.clone(),
         turn_urls: args.turn_urls.clone(),

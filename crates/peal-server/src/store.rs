@@ -42,6 +42,8 @@ pub type GroupRow = (String, Vec<Party>);
 pub struct TokenOwner {
     pub user: Party,
     pub device_id: DeviceId,
+    /// When the token was issued (sign-in); it expires a fixed time after.
+    pub issued_at: Millis,
 }
 
 /// Everything the server keeps. Every method is one round trip; writes that
@@ -388,7 +390,8 @@ impl Store for SqliteStore {
     fn token_owner(&self, token_hash: Vec<u8>) -> BoxFuture<'_, StoreResult<Option<TokenOwner>>> {
         Box::pin(async move {
             let row = sqlx::query(
-                "SELECT u.uid, u.name, d.id FROM tokens t JOIN devices d ON d.id = t.device_id \
+                "SELECT u.uid, u.name, d.id, t.created_at FROM tokens t \
+                 JOIN devices d ON d.id = t.device_id \
                  JOIN users u ON u.uid = d.uid WHERE t.token_hash = ?",
             )
             .bind(token_hash)
@@ -400,6 +403,7 @@ impl Store for SqliteStore {
                     name: r.get(1),
                 },
                 device_id: DeviceId(r.get(2)),
+                issued_at: Millis(r.get(3)),
             }))
         })
     }

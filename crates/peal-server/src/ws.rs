@@ -3,8 +3,10 @@
 //! Sends `hello`, then the catch-up the hub queued (a replay ending in
 //! `resumed`, or a `snapshot`), then live events. Reads client frames (pings),
 //! pings the client every heartbeat, and closes a connection that has been
-//! silent for too long. Bad input closes only its own connection: malformed
-//! JSON with 1007, binary with 1003, oversize frames with 1009.
+//! silent for too long. Bad input closes only its own connection, with the
+//! code RFC 6455 §7.4.1 gives it ([`close_for`]): malformed JSON or invalid
+//! UTF-8 1007, binary 1003, oversize 1009, a protocol violation (unmasked
+//! frame, reserved bits) 1002, a frame flood 1008.
 
 use crate::auth::Auth;
 use crate::error::ApiError;
@@ -43,10 +45,7 @@ pub async fn events(
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|_| ApiError::bad_request("since must be a whole number"))?;
     let permit = s.connections.clone().try_acquire_owned().map_err(|_| {
-        ApiError::new(
-            ErrorCode::RateLimited,
-            "the server is at its connection limit; retry later",
-        )
+        ApiError::rate_limited("the server is at its connection limit; retry later", 5)
     })?;
     let since = match (q.since, q.epoch) {
         (Some(seq), Some(epoch)) => Some((seq, epoch)),
@@ -95,6 +94,21 @@ fn close(code: u16, reason: &'static str) -> Message {
     }))
 }
 
+/// The close frame for a failed read (RFC 6455 §7.4.1), or `None` when the
+/// connection is already gone and there is nobody to tell.
+pub fn close_for(e: &tungstenite::Error) -> Option<(u16, &'static str)> {
+    use tungstenite::error::ProtocolError as P;
+    use tungstenite::Error as E;
+    match e {
+        E::Utf8(_) => Some((1007, "text frame is not valid UTF-8")),
+        E::Capacity(_) => Some((1009, "frame too large")),
+        E::Protocol(P::ResetWithoutClosingHandshake) => None,
+        E::Protocol(_) => Some((1002, "protocol error")),
+        E::ConnectionClosed | E::AlreadyClosed | E::Io(_) => None,
+        _ => Some((1011, "unexpected error")),
+    }
+}
+
 async fn session(socket: WebSocket, s: AppState, a: Auth, since: Option<(u64, String)>) {
     let (mut sink, mut stream) = socket.split();
     let user = a.owner.user.uid;
@@ -118,6 +132,7 @@ async fn session(socket: WebSocket, s: AppState, a: Auth, since: Option<(u64, St
         return;
     };
     let mut shutdown = s.shutdown.clone();
+    let mut signed_out = s.signed_out.subscribe();
     let mut heartbeat = tokio::time::interval(s.heartbeat);
     heartbeat.tick().await;
     let mut last_rx = Instant::now();
@@ -175,8 +190,12 @@ async fn session(socket: WebSocket, s: AppState, a: Auth, since: Option<(u64, St
                     Some(Ok(Message::Close(_))) | None => break None,
                     // Oversize, bad UTF-8 or protocol errors: this connection only.
                     Some(Err(e)) => {
+                        let e = e.into_inner();
                         tracing::debug!(error = %e, "event socket read failed");
-                        break Some(close(1009, "frame too large or invalid"));
+                        break e
+                            .downcast_ref::<tungstenite::Error>()
+                            .and_then(close_for)
+                            .map(|(code, reason)| close(code, reason));
                     }
                 }
             }
@@ -190,6 +209,17 @@ async fn session(socket: WebSocket, s: AppState, a: Auth, since: Option<(u64, St
                 }
             }
             _ = shutdown.changed() => break Some(close(1012, "server restarting")),
+            gone = signed_out.recv() => match gone {
+                Ok(hash) if hash == a.token_hash => break Some(close(4001, "signed out")),
+                Ok(_) => {}
+                // Missed some: ask the store whether ours is still good.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    if !matches!(s.store.token_owner(a.token_hash.clone()).await, Ok(Some(_))) {
+                        break Some(close(4001, "signed out"));
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {}
+            },
         }
     };
     if let Some(msg) = closing {

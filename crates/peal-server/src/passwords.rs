@@ -1,0 +1,192 @@
+//! Password checks on a bounded pool: at most `workers` Argon2 verifications
+//! run at once, each on its own long-lived thread with its own memory.
+//!
+//! Argon2id with the default parameters fills a 19 MiB block per check. Run
+//! on tokio's blocking pool, every concurrent login allocated one, and the
+//! freed blocks stayed with whichever malloc arena the thread used: 200
+//! concurrent bad logins took the server to 12 GB. Here the pool's threads
+//! keep their blocks and reuse them, so password checking costs
+//! `workers × 19 MiB` whatever the load, and a check that cannot start
+//! within the deadline is refused ([`Busy`]) instead of queueing without end.
+
+use argon2::password_hash::{PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+
+/// A valid Argon2 hash of a password nobody has, verified against when the
+/// user does not exist, so "no such user" and "wrong password" take as long.
+pub const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$X1T6nGi3CEa+Q8O/gvMbJj8mmsbpxsV2EVzd0AlASqM";
+
+/// Largest memory cost accepted from a stored hash (KiB): a hash written
+/// with more (by hand, or by a future default) is refused, not allocated.
+const MAX_M_COST_KIB: u32 = 256 * 1024;
+
+/// No worker was free within the deadline: the caller should retry later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+struct Job {
+    password: String,
+    hash: Option<String>,
+    done: oneshot::Sender<bool>,
+    /// Held until the check is over, even if the request that asked is gone.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// The pool. Cloning shares it; it stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Verifier {
+    permits: Arc<Semaphore>,
+    jobs: std_mpsc::SyncSender<Job>,
+    deadline: Duration,
+}
+
+impl Verifier {
+    /// `workers` threads (at least one); a check waits at most `deadline` to start.
+    pub fn new(workers: usize, deadline: Duration) -> Verifier {
+        let workers = workers.max(1);
+        let (jobs, rx) = std_mpsc::sync_channel::<Job>(workers);
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..workers {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("peal-argon2-{i}"))
+                .spawn(move || worker(&rx));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password worker");
+            }
+        }
+        Verifier {
+            permits: Arc::new(Semaphore::new(workers)),
+            jobs,
+            deadline,
+        }
+    }
+
+    /// As many workers as the machine has cores but one (signaling keeps a
+    /// core while a login flood hashes), at least one.
+    pub fn for_this_machine(deadline: Duration) -> Verifier {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Verifier::new(cores.saturating_sub(1).max(1), deadline)
+    }
+
+    /// Whether `password` matches `hash` (with no hash: the same effort, then no).
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, Busy> {
+        let permit = tokio::time::timeout(self.deadline, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| Busy)?
+            .map_err(|_| Busy)?;
+        let (done, result) = oneshot::channel();
+        // A permit means a worker is free, so this never waits.
+        self.jobs
+            .try_send(Job {
+                password,
+                hash,
+                done,
+                _permit: permit,
+            })
+            .map_err(|_| Busy)?;
+        result.await.map_err(|_| Busy)
+    }
+}
+
+fn worker(rx: &std::sync::Mutex<std_mpsc::Receiver<Job>>) {
+    let mut memory: Vec<Block> = Vec::new();
+    loop {
+        let job = {
+            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+            match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        let ok = check(&job.password, job.hash.as_deref(), &mut memory);
+        // The permit goes back with the job, after the work.
+        let _ = job.done.send(ok);
+    }
+}
+
+/// The check itself, in `memory` (grown once to the hash's size, then reused).
+pub fn check(password: &str, hash: Option<&str>, memory: &mut Vec<Block>) -> bool {
+    let (hash, real) = match hash {
+        Some(h) => (h, true),
+        None => (DECOY_HASH, false),
+    };
+    verify_in(password, hash, memory).unwrap_or(false) && real
+}
+
+fn verify_in(password: &str, hash: &str, memory: &mut Vec<Block>) -> Option<bool> {
+    let parsed = PasswordHash::new(hash).ok()?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+    let version = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+        .ok()?;
+    let params = Params::try_from(&parsed).ok()?;
+    if params.m_cost() > MAX_M_COST_KIB {
+        tracing::warn!(
+            m_cost = params.m_cost(),
+            "stored password hash asks for too much memory"
+        );
+        return None;
+    }
+    let expected = parsed.hash?;
+    let salt: Salt<'_> = parsed.salt?;
+    let mut salt_buf = [0u8; Salt::MAX_LENGTH];
+    let salt = salt.decode_b64(&mut salt_buf).ok()?;
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..blocks])
+        .ok()?;
+    // `Output`'s equality is constant-time.
+    let computed = argon2::password_hash::Output::new(&out).ok()?;
+    Some(computed == expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hash_verifies_only_its_password_and_the_decoy_never() {
+        let h = crate::auth::hash_password("correct horse").unwrap();
+        let mut memory = Vec::new();
+        assert!(check("correct horse", Some(&h), &mut memory));
+        assert!(!check("wrong horse", Some(&h), &mut memory));
+        assert!(!check("correct horse", None, &mut memory));
+        assert!(!check("x", Some("not a phc string"), &mut memory));
+        // The decoy is a real hash of the default cost: same work as a real check.
+        let decoy = PasswordHash::new(DECOY_HASH).unwrap();
+        let real = PasswordHash::new(&h).unwrap();
+        assert_eq!(
+            Params::try_from(&decoy).unwrap().block_count(),
+            Params::try_from(&real).unwrap().block_count()
+        );
+    }
+
+    #[test]
+    fn a_hash_that_asks_for_gigabytes_is_refused_not_allocated() {
+        let greedy = "$argon2id$v=19$m=4194304,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$X1T6nGi3CEa+Q8O/gvMbJj8mmsbpxsV2EVzd0AlASqM";
+        let mut memory = Vec::new();
+        assert!(!check("x", Some(greedy), &mut memory));
+        assert!(memory.is_empty());
+    }
+
+    #[tokio::test]
+    async fn with_every_worker_busy_past_the_deadline_a_check_is_refused() {
+        let v = Verifier::new(1, Duration::from_millis(1));
+        let h = crate::auth::hash_password("pw").unwrap();
+        // Hold the only permit as a running check would.
+        let held = v.permits.clone().acquire_owned().await.unwrap();
+        assert_eq!(v.verify("pw".into(), Some(h.clone())).await, Err(Busy));
+        drop(held);
+        assert_eq!(v.verify("pw".into(), Some(h)).await, Ok(true));
+    }
+}
