@@ -97,6 +97,9 @@ fn spawn_server(data: &std::path::Path, port: u16, ring_timeout: u32) -> Child {
             &format!("127.0.0.1:{port}"),
             "--ring-timeout",
             &ring_timeout.to_string(),
+            // Every `peal` command signs in, and all of them from 127.0.0.1.
+            "--logins-per-address",
+            "100000",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -684,4 +687,91 @@ fn media_devices_without_a_microphone_fail_before_anyone_rings_with_exit_6() {
         .output()
         .expect("history");
     assert!(history.stdout.is_empty(), "no call was placed");
+}
+
+#[test]
+fn a_call_cancelled_from_another_device_of_the_caller_ends_the_calling_process() {
+    let s = start_server();
+    let bob = Running::start({
+        let mut c = peal(&s, "bob");
+        c.args(["answer", "--ignore"]);
+        c
+    });
+    wait_online(&s, "bob");
+    let alice = Running::start({
+        let mut c = peal(&s, "alice");
+        c.args(["call", "bob", "--timeout", "20"]);
+        c
+    });
+    let initiated = alice.line();
+    assert_eq!(initiated["event"], "initiated");
+    let id = initiated["call"]["session_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(bob.line()["event"], "incoming_call_received");
+    // Alice's other device cancels the call her laptop placed.
+    let out = peal(&s, "alice")
+        .args(["--device", "phone", "cancel", &id])
+        .output()
+        .expect("cancel");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut a = vec![initiated];
+    a.extend(alice.until_final());
+    assert_eq!(
+        events(&a),
+        ["initiated", "call_ended_message_received", "final"]
+    );
+    assert_eq!(a[1]["reason"], "cancelled_elsewhere");
+    assert_eq!(a[2]["call"]["status"], "cancelled");
+    assert_eq!(alice.exit_code(), 0);
+    let b = bob.until_final();
+    assert_eq!(events(&b), ["incoming_call_cancelled", "final"]);
+    assert_eq!(b[0]["reason"], "cancelled");
+}
+
+#[test]
+fn a_call_hung_up_from_another_device_of_the_callee_ends_the_answering_process() {
+    let s = start_server();
+    let bob = Running::start({
+        let mut c = peal(&s, "bob");
+        c.args(["answer", "--accept"]);
+        c
+    });
+    wait_online(&s, "bob");
+    let alice = Running::start({
+        let mut c = peal(&s, "alice");
+        c.args(["call", "bob", "--timeout", "20"]);
+        c
+    });
+    let initiated = alice.line();
+    let id = initiated["call"]["session_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(alice.line()["event"], "outgoing_call_accepted");
+    // Bob's tablet hangs up the call his `answer` took.
+    let out = peal(&s, "bob")
+        .args(["--device", "tablet", "end", &id])
+        .output()
+        .expect("end");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b = bob.until_final();
+    let ended = b
+        .iter()
+        .find(|l| l["event"] == "call_ended_message_received")
+        .expect("bob's answering process hears the end");
+    assert_eq!(ended["reason"], "ended_elsewhere");
+    assert_eq!(bob.exit_code(), 0);
+    let a = alice.until_final();
+    assert_eq!(events(&a), ["call_ended_message_received", "final"]);
+    assert_eq!(a[0]["reason"], "hung_up");
 }

@@ -353,3 +353,62 @@ async fn a_socket_flooding_frames_is_told_and_closed_and_others_are_fine() {
     alice.call("carol").await.unwrap();
     carol.expect(EventKind::IncomingCallReceived).await;
 }
+
+#[tokio::test]
+async fn bad_frames_are_closed_with_the_code_rfc_6455_gives_them() {
+    use peal_tests::{client_frame, raw_event_socket, read_close_code};
+    use tokio::io::AsyncWriteExt;
+    let s = TestServer::start().await;
+    let alice = s.device("alice", "laptop").await;
+    let bob = s.login("bob", "laptop").await.unwrap();
+    let cases: [(&str, Vec<u8>, u16); 4] = [
+        // A text frame whose payload is not UTF-8: invalid payload data.
+        (
+            "invalid UTF-8",
+            client_frame(0x81, &[0xff, 0xfe, 0xfd], true),
+            1007,
+        ),
+        // Clients must mask every frame: a protocol error.
+        (
+            "unmasked",
+            client_frame(0x81, br#"{"type":"ping","nonce":1}"#, false),
+            1002,
+        ),
+        // RSV1 set with no extension negotiated: a protocol error.
+        (
+            "reserved bit",
+            client_frame(0xc1, br#"{"type":"ping","nonce":1}"#, true),
+            1002,
+        ),
+        // Binary frames: this endpoint takes text only.
+        ("binary", client_frame(0x82, &[1, 2, 3], true), 1003),
+    ];
+    for (what, frame, code) in cases {
+        let mut tcp = raw_event_socket(s.addr, &bob.token).await;
+        tcp.write_all(&frame).await.expect("send");
+        assert_eq!(read_close_code(&mut tcp).await, Some(code), "{what}");
+    }
+    // Only those connections: bob connects properly and still rings.
+    let mut bob = s.device("bob", "laptop").await;
+    alice.call("bob").await.unwrap();
+    bob.expect(EventKind::IncomingCallReceived).await;
+}
+
+#[tokio::test]
+async fn signing_out_closes_the_event_socket_opened_with_that_token() {
+    let s = TestServer::start().await;
+    let mut bob = s.device("bob", "laptop").await;
+    let (status, _) = peal_tests::raw(
+        "POST",
+        &format!("{}/v1/logout", s.base),
+        Some(&bob.token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(bob.closed().await, Some(4001));
+    // And the token opens nothing any more.
+    let (status, code) =
+        peal_tests::raw("GET", &format!("{}/v1/me", s.base), Some(&bob.token), None).await;
+    assert_eq!((status, code.as_str()), (401, "unauthorized"));
+}

@@ -346,3 +346,188 @@ async fn a_user_added_after_a_failed_call_can_be_called() {
     let call = alice.call("zed").await.unwrap();
     assert_eq!(call.receiver.name(), "Zed");
 }
+
+/// Who tries an action on a call between alice (laptop) and bob (laptop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    /// carol, in no part of the call.
+    Stranger,
+    /// bob's tablet, while bob's laptop is the device in the call.
+    OtherDevice,
+    /// bob, once the call has ended.
+    AfterEnded,
+    /// bob, with a token past its lifetime.
+    ExpiredToken,
+    /// bob, with a token he signed out.
+    SignedOut,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Act {
+    Accept,
+    Decline,
+    Busy,
+    Cancel,
+    End,
+    Get,
+    /// A media signal to alice on the event socket.
+    Media,
+}
+
+const ACTS: [Act; 7] = [
+    Act::Accept,
+    Act::Decline,
+    Act::Busy,
+    Act::Cancel,
+    Act::End,
+    Act::Get,
+    Act::Media,
+];
+
+/// The documented answer (ARCHITECTURE.md, "Who may do what"): the code a
+/// refusal carries, or `None` where the action is allowed.
+fn documented(who: Who, act: Act) -> Option<ErrorCode> {
+    use Act::*;
+    match (who, act) {
+        (Who::Stranger, _) => Some(ErrorCode::NotFound),
+        (Who::OtherDevice, Accept | Decline | Busy | Cancel) => Some(ErrorCode::InvalidState),
+        (Who::OtherDevice, Media) => Some(ErrorCode::NotFound),
+        // A user may look at, and hang up, their call from any of their
+        // devices; the one in the call hears `ended_elsewhere` (calls.rs).
+        (Who::OtherDevice, Get | End) => None,
+        (Who::AfterEnded, Get) => None,
+        (Who::AfterEnded, Media) => Some(ErrorCode::NotFound),
+        (Who::AfterEnded, Accept | Decline | Busy | Cancel | End) => Some(ErrorCode::InvalidState),
+        (Who::ExpiredToken | Who::SignedOut, _) => Some(ErrorCode::Unauthorized),
+    }
+}
+
+async fn act(d: &peal_tests::Device, act: Act, id: &str) -> Result<(), peal_proto::ErrorBody> {
+    match act {
+        Act::Accept => d.accept(id).await.map(|_| ()),
+        Act::Decline => d.reject(id, RejectStatus::Rejected).await.map(|_| ()),
+        Act::Busy => d.reject(id, RejectStatus::Busy).await.map(|_| ()),
+        Act::Cancel => d.cancel(id).await.map(|_| ()),
+        Act::End => d.end(id).await.map(|_| ()),
+        Act::Get => d.get(id).await.map(|_| ()),
+        Act::Media => unreachable!("media signals go over the event socket"),
+    }
+}
+
+/// The status an event socket opened with `token` is refused with.
+async fn event_socket_refusal(addr: std::net::SocketAddr, token: &str) -> u16 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}/v1/events")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn the_authorization_matrix_every_action_and_media_signal_by_everyone_who_may_not() {
+    for who in [
+        Who::Stranger,
+        Who::OtherDevice,
+        Who::AfterEnded,
+        Who::ExpiredToken,
+        Who::SignedOut,
+    ] {
+        // Tokens live a minute here, so one can expire while the others are fresh.
+        let s = TestServer::start_with(|c| c.token_ttl_ms = 60_000).await;
+        let mut actor = match who {
+            Who::ExpiredToken => {
+                let old = s.login("bob", "old-phone").await.unwrap();
+                s.clock.advance(61_000);
+                Some(old.token)
+            }
+            Who::SignedOut => {
+                let old = s.login("bob", "old-phone").await.unwrap();
+                let (status, _) = raw(
+                    "POST",
+                    &format!("{}/v1/logout", s.base),
+                    Some(&old.token),
+                    None,
+                )
+                .await;
+                assert_eq!(status, 204);
+                Some(old.token)
+            }
+            Who::Stranger | Who::OtherDevice | Who::AfterEnded => None,
+        }
+        .map(|token| peal_tests::Device {
+            base: s.base.clone(),
+            addr: s.addr,
+            token,
+            uid: "bob".into(),
+            ws: None,
+            last_seq: 0,
+            epoch: String::new(),
+            http: reqwest::Client::new(),
+        });
+        let mut alice = s.device("alice", "laptop").await;
+        let mut bob = s.device("bob", "laptop").await;
+        let id = alice.call("bob").await.unwrap().session_id.to_string();
+        bob.expect(EventKind::IncomingCallReceived).await;
+        bob.accept(&id).await.unwrap();
+        alice.expect(EventKind::OutgoingCallAccepted).await;
+        let mut actor = match who {
+            Who::Stranger => s.device("carol", "laptop").await,
+            Who::OtherDevice => s.device("bob", "tablet").await,
+            Who::AfterEnded => {
+                alice.end(&id).await.unwrap();
+                bob.expect(EventKind::CallEndedMessageReceived).await;
+                // The laptop acts; another of bob's devices listens.
+                let listener = s.device("bob", "desk").await;
+                std::mem::replace(&mut bob, listener)
+            }
+            Who::ExpiredToken | Who::SignedOut => actor.take().unwrap(),
+        };
+        let status = alice.get(&id).await.unwrap().status;
+        for a in ACTS {
+            let want = documented(who, a);
+            let Some(code) = want else {
+                if a == Act::Get {
+                    assert!(act(&actor, a, &id).await.is_ok(), "{who:?} {a:?}");
+                }
+                continue;
+            };
+            if a == Act::Media {
+                if code == ErrorCode::Unauthorized {
+                    assert_eq!(event_socket_refusal(s.addr, &actor.token).await, 401);
+                } else {
+                    actor
+                        .send_text(&format!(
+                            r#"{{"type":"media","call":"{id}","to":"alice","signal":{{"kind":"hello"}}}}"#
+                        ))
+                        .await;
+                    match actor.frame().await {
+                        peal_proto::wire::ServerFrame::Error { code: got, .. } => {
+                            assert_eq!(got, code, "{who:?} {a:?}")
+                        }
+                        other => panic!("{who:?} {a:?}: expected a refusal, got {other:?}"),
+                    }
+                }
+            } else {
+                let got = act(&actor, a, &id).await;
+                assert_eq!(
+                    got.map_err(|e| e.code),
+                    Err(code),
+                    "{who:?} {a:?} is refused with its documented code"
+                );
+            }
+            // Nothing relayed, nobody told, nothing changed.
+            alice.quiet().await;
+            bob.quiet().await;
+            assert_eq!(
+                alice.get(&id).await.unwrap().status,
+                status,
+                "{who:?} {a:?}"
+            );
+        }
+    }
+}

@@ -40,6 +40,8 @@ pub struct TestServer {
     pub base: String,
     pub clock: ManualClock,
     pub dir: Arc<tempfile::TempDir>,
+    /// The server's connection counts (any kind of connection).
+    pub gate: Arc<peal_server::conns::Gate>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -75,6 +77,7 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let gate = server.gate();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(listener, async move {
             let _ = rx.await;
@@ -84,6 +87,7 @@ impl TestServer {
             base: format!("http://{addr}"),
             clock,
             dir,
+            gate,
             stop: Some(tx),
             task: Some(task),
         }
@@ -204,6 +208,84 @@ pub struct Device {
 pub enum Catchup {
     Replayed(Vec<Event>),
     Snapshot(Vec<CallInfo>),
+}
+
+/// An event socket opened by hand over plain TCP (for frames no client
+/// library will send): the upgrade is done and the server's greeting read.
+pub async fn raw_event_socket(addr: SocketAddr, token: &str) -> TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    let req = format!(
+        "GET /v1/events HTTP/1.1\r\nHost: peal\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Authorization: Bearer {token}\r\n\r\n"
+    );
+    tcp.write_all(req.as_bytes())
+        .await
+        .expect("upgrade request");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(PATIENCE, tcp.read(&mut byte))
+            .await
+            .expect("upgrade answer within the patience")
+            .expect("read");
+        assert_eq!(n, 1, "server closed during the upgrade");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "not upgraded: {head}");
+    tcp
+}
+
+/// A client frame as RFC 6455 lays it out: `first` is FIN/RSV/opcode; masked
+/// with a fixed key when `masked` (clients must mask).
+pub fn client_frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    assert!(payload.len() < 126, "short frames only");
+    let key = [0x12u8, 0x34, 0x56, 0x78];
+    let mut f = vec![first, (payload.len() as u8) | if masked { 0x80 } else { 0 }];
+    if masked {
+        f.extend_from_slice(&key);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        f.extend_from_slice(payload);
+    }
+    f
+}
+
+/// Reads server frames until a Close and returns its code (`None`: the
+/// connection ended without one).
+pub async fn read_close_code(tcp: &mut TcpStream) -> Option<u16> {
+    use tokio::io::AsyncReadExt;
+    async fn exact(tcp: &mut TcpStream, n: usize) -> Option<Vec<u8>> {
+        let mut b = vec![0u8; n];
+        tcp.read_exact(&mut b).await.ok()?;
+        Some(b)
+    }
+    let read = async {
+        loop {
+            let h = exact(tcp, 2).await?;
+            let opcode = h[0] & 0x0f;
+            let len = match h[1] & 0x7f {
+                126 => {
+                    let b = exact(tcp, 2).await?;
+                    usize::from(u16::from_be_bytes([b[0], b[1]]))
+                }
+                127 => {
+                    let b = exact(tcp, 8).await?;
+                    usize::try_from(u64::from_be_bytes(b.try_into().ok()?)).ok()?
+                }
+                n => usize::from(n),
+            };
+            let payload = exact(tcp, len).await?;
+            if opcode == 0x8 {
+                return (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, read)
+        .await
+        .expect("closed within the patience")
 }
 
 impl Device {
@@ -709,6 +791,16 @@ pub fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     while !ok() {
         assert!(start.elapsed() < Duration::from_secs(secs), "{what}");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// [`wait_for`] inside a tokio test: polls without blocking the runtime the
+/// server under test runs on.
+pub async fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < Duration::from_secs(secs), "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
