@@ -377,6 +377,9 @@ impl PealClient {
         let tls = crate::tls::client_config(config.root_certificates_pem.as_deref())?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            // The server closes a keep-alive connection idle for 10 s; let go
+            // of it first, so no request is ever sent on one it is closing.
+            .pool_idle_timeout(Duration::from_secs(8))
             .use_preconfigured_tls((*tls).clone())
             .build()
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
