@@ -559,10 +559,16 @@ impl App {
         }
     }
 
-    async fn history_row(&self) -> String {
+    /// The newest history row once it shows `outcome`: the page refreshes
+    /// its history after a call ends, so an earlier read may still find the
+    /// row as it was during the call ("in progress").
+    async fn history_row(&self, outcome: &str) -> String {
         self.until(
-            "the call in history",
-            "const li = document.querySelector('#history li'); return li && li.textContent;",
+            &format!("the call in history as {outcome}"),
+            &format!(
+                "const li = document.querySelector('#history li'); \
+                 return !!li && li.textContent.includes({outcome:?}) && li.textContent;"
+            ),
         )
         .await
         .as_str()
@@ -705,7 +711,7 @@ async fn the_cli_rings_us_we_hear_it_accept_in_the_incoming_window_see_video_and
         "return document.getElementById('call').hidden;",
     )
     .await;
-    let row = app.history_row().await;
+    let row = app.history_row("ended").await;
     assert!(row.contains("Alice") && row.contains("ended"), "{row}");
     assert!(
         row.contains("0:04") || row.contains("0:05") || row.contains("0:06"),
@@ -748,7 +754,7 @@ async fn we_decline_in_the_incoming_window_the_caller_hears_rejected_and_ringing
     .await;
     assert_eq!(diag(&app).await["sound"], Value::Null);
     assert!(desktop.notifications.all()[0].closed);
-    let row = app.history_row().await;
+    let row = app.history_row("declined").await;
     assert!(row.contains("Alice") && row.contains("declined"), "{row}");
     desktop.screenshot("decline-02-history");
     app.quit().await;
@@ -961,7 +967,7 @@ async fn the_caller_cancels_the_window_closes_and_history_says_missed_in_red() {
         "return document.getElementById('incoming').hidden && document.getElementById('notice').textContent.includes('Missed call from Alice');",
     )
     .await;
-    let row = app.history_row().await;
+    let row = app.history_row("missed").await;
     assert!(row.contains("Alice") && row.contains("missed"), "{row}");
     let red = app
         .js("return getComputedStyle(document.querySelector('#history li.missed')).color;")
@@ -1037,7 +1043,7 @@ async fn accept_from_the_notification_joins_the_call_and_opens_the_call_window()
         lines.iter().any(|l| l["event"] == "outgoing_call_accepted"),
         "{lines:?}"
     );
-    let row = app.history_row().await;
+    let row = app.history_row("ended").await;
     assert!(row.contains("Alice") && row.contains("ended"), "{row}");
     app.quit().await;
 }
@@ -1064,7 +1070,7 @@ async fn with_no_sound_card_and_no_notification_daemon_calls_still_ring_in_the_w
     assert!(d["notifications_unavailable"].is_string(), "{d}");
     cli.finish();
     incoming_window_closed(&desktop);
-    let row = app.history_row().await;
+    let row = app.history_row("missed").await;
     assert!(row.contains("missed"), "the app carried on: {row}");
     app.quit().await;
 }
@@ -1120,7 +1126,7 @@ async fn on_this_computer_we_call_echo_and_see_ourselves_then_history_shows_the_
         "return document.getElementById('call').hidden;",
     )
     .await;
-    let row = app.history_row().await;
+    let row = app.history_row("ended").await;
     assert!(row.contains("Echo") && row.contains("ended"), "{row}");
     desktop.screenshot("echo-04-history");
     app.quit().await;
