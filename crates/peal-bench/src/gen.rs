@@ -14,7 +14,8 @@
 //! `init SID T` (just before initiate was sent), `inc SID T` (the callee's SDK
 //! delivered `incoming_call_received`), `accsent SID T`, `acc SID T` (the
 //! caller's `outgoing_call_accepted`), `ended SID T` (end answered: history
-//! written), `err WHAT DETAIL`.
+//! written), `cend SID T` (a device heard `call_ended_message_received`),
+//! `err WHAT DETAIL`.
 
 use crate::serve::uid;
 use peal_client::{Call, CallListener, CallType, ClientConfig, PealClient, ReceiverType};
@@ -83,6 +84,11 @@ impl CallListener for Auto {
         let _ = self
             .out
             .send(format!("err rejected {:?}", event.call.status));
+    }
+
+    fn on_call_ended_message_received(&self, event: &Event) {
+        let t = now_ns();
+        let _ = self.out.send(format!("cend {} {t}", event.call.session_id));
     }
 
     fn on_incoming_call_cancelled(&self, event: &Event) {

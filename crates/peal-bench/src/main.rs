@@ -17,6 +17,10 @@
 //! - [`media`]: accept → ICE / DTLS / first decoded frame, CPU per side,
 //!   beside headless Chromium doing the same (`chromium/`, playwright-core).
 //! - [`desktop`]: the app under Xvfb beside an empty Tauri 2 window.
+//! - [`soak`]: N clients, full calls at a steady rate for minutes, then all
+//!   leave: nothing lost, memory flat once warm, and what stays afterwards.
+//! - [`flood`]: hostile clients (a sign-in flood, idle and half-sent sockets)
+//!   against the real `peal-server`, beside a quiet run.
 //! - [`serve`] and [`gen`]: the server process (seeded with N signed-in
 //!   devices) and the load-generator processes the scenarios start; one
 //!   process may hold at most 20,000 files here, so clients are spread over several.
@@ -26,12 +30,14 @@
 mod baseline;
 mod connections;
 mod desktop;
+mod flood;
 mod gen;
 mod media;
 mod procfs;
 mod report;
 mod serve;
 mod signaling;
+mod soak;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -62,6 +68,10 @@ enum Command {
     Media(media::Args),
     /// The desktop app beside an empty Tauri window.
     Desktop(desktop::Args),
+    /// A sign-in flood and idle sockets against peal-server, beside a quiet run.
+    Flood(flood::Args),
+    /// 5,000 clients, 200 calls/s for 10 minutes, then all leave.
+    Soak(soak::Args),
     /// Print the table from the JSON files already in target/bench.
     Table,
     /// (internal) The server process: seeds N devices and serves until stdin closes.
@@ -99,6 +109,8 @@ fn main() -> ExitCode {
         Command::Connections(a) => connections::run(&a.sized(tiny)),
         Command::Media(a) => media::run(&a.sized(tiny)),
         Command::Desktop(a) => desktop::run(&a.sized(tiny)),
+        Command::Flood(a) => flood::run(&a.sized(tiny)),
+        Command::Soak(a) => soak::run(&a.sized(tiny)),
         Command::Table => report::print_table(),
         Command::Serve {
             data,
@@ -134,7 +146,7 @@ fn all(tiny: bool) -> Result<(), String> {
     let started = std::time::Instant::now();
     let mut failed = Vec::new();
     type Step = Box<dyn Fn() -> Result<(), String>>;
-    let steps: [(&str, Step); 5] = [
+    let steps: [(&str, Step); 7] = [
         (
             "ring",
             Box::new(move || signaling::ring(&defaults::<signaling::RingArgs>().sized(tiny))),
@@ -156,6 +168,14 @@ fn all(tiny: bool) -> Result<(), String> {
         (
             "desktop",
             Box::new(move || desktop::run(&defaults::<desktop::Args>().sized(tiny))),
+        ),
+        (
+            "flood",
+            Box::new(move || flood::run(&defaults::<flood::Args>().sized(tiny))),
+        ),
+        (
+            "soak",
+            Box::new(move || soak::run(&defaults::<soak::Args>().sized(tiny))),
         ),
     ];
     for (name, step) in steps.iter() {

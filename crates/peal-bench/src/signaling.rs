@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// Clients per generator process: well under the 20,000 open files one
 /// process may hold here.
-const PER_GEN: usize = 5_000;
+pub(crate) const PER_GEN: usize = 5_000;
 
 #[derive(clap::Args, Clone)]
 pub struct RingArgs {
@@ -79,14 +79,25 @@ struct Rec {
     accsent: Option<u64>,
     acc: Option<u64>,
     ended: Option<u64>,
+    /// The callee heard the call end.
+    cend: Option<u64>,
+}
+
+impl Rec {
+    /// Every event of the cycle arrived: the ring, the answer, the end.
+    fn heard_everything(&self) -> bool {
+        self.inc.is_some() && self.acc.is_some() && self.cend.is_some()
+    }
 }
 
 /// What one batch of calls gave.
-struct Batch {
-    ring_us: Vec<f64>,
+pub(crate) struct Batch {
+    pub ring_us: Vec<f64>,
     accept_us: Vec<f64>,
-    completed: usize,
-    errors: Vec<String>,
+    pub completed: usize,
+    /// Cycles placed whose ring, answer or end never reached its device.
+    pub lost: usize,
+    pub errors: Vec<String>,
     /// From the first call sent to the last cycle finished.
     secs: f64,
     server_cpu_secs: f64,
@@ -94,14 +105,14 @@ struct Batch {
 
 /// A random pairing that uses each client at most once per `clients / 2` calls,
 /// so a pair is never still in its previous call.
-struct Pairs {
+pub(crate) struct Pairs {
     order: Vec<usize>,
     next: usize,
     seed: u64,
 }
 
 impl Pairs {
-    fn new(clients: usize) -> Pairs {
+    pub fn new(clients: usize) -> Pairs {
         let mut p = Pairs {
             order: (0..clients).collect(),
             next: 0,
@@ -127,7 +138,7 @@ impl Pairs {
     }
 
     /// The next `n` calls, each (caller, callee).
-    fn plan(&mut self, n: usize) -> Vec<(usize, usize)> {
+    pub fn plan(&mut self, n: usize) -> Vec<(usize, usize)> {
         (0..n).map(|_| self.pair()).collect()
     }
 
@@ -144,7 +155,7 @@ impl Pairs {
 
 /// Places `calls` calls at `rate`/s (open loop: on schedule whatever the
 /// answers) and waits until every cycle has ended or failed.
-fn batch(
+pub(crate) fn batch(
     server: &ServerProc,
     gens: &mut Gens,
     plan: &[(usize, usize)],
@@ -176,6 +187,7 @@ fn batch(
             "inc" => r.inc = Some(t),
             "accsent" => r.accsent = Some(t),
             "acc" => r.acc = Some(t),
+            "cend" => r.cend = Some(t),
             "ended" => {
                 r.ended = Some(t);
                 *ended += 1;
@@ -224,10 +236,12 @@ fn batch(
     let us = |a: Option<u64>, b: Option<u64>| Some((b?.checked_sub(a?)?) as f64 / 1e3);
     let ring_us = recs.values().filter_map(|r| us(r.init, r.inc)).collect();
     let accept_us = recs.values().filter_map(|r| us(r.accsent, r.acc)).collect();
+    let lost = calls.saturating_sub(recs.values().filter(|r| r.heard_everything()).count());
     Ok(Batch {
         ring_us,
         accept_us,
         completed: ended,
+        lost,
         errors,
         secs,
         server_cpu_secs,

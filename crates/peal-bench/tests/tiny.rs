@@ -13,7 +13,15 @@ fn every_benchmark_scenario_runs_at_a_tiny_size_and_reports_each_figure() {
         .status()
         .expect("peal-bench runs");
     assert!(status.success(), "peal-bench --tiny all: {status}");
-    for scenario in ["ring", "throughput", "connections", "media", "desktop"] {
+    for scenario in [
+        "ring",
+        "throughput",
+        "connections",
+        "media",
+        "desktop",
+        "flood",
+        "soak",
+    ] {
         let path = out.path().join(format!("{scenario}.json"));
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{scenario}: no {}: {e}", path.display()));
