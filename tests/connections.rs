@@ -412,3 +412,23 @@ async fn signing_out_closes_the_event_socket_opened_with_that_token() {
         peal_tests::raw("GET", &format!("{}/v1/me", s.base), Some(&bob.token), None).await;
     assert_eq!((status, code.as_str()), (401, "unauthorized"));
 }
+
+#[tokio::test]
+async fn an_event_older_than_any_resume_can_ask_for_is_not_kept_a_resume_gets_a_snapshot() {
+    let s = TestServer::start().await;
+    let mut alice = s.device("alice", "laptop").await;
+    let mut bob = s.device("bob", "laptop").await;
+    let before = bob.last_seq;
+    // Bob's socket stays open but he reads nothing: the ring, then (the ring
+    // timing out well past the replay horizon) its cancel.
+    alice.call("bob").await.unwrap();
+    s.clock.advance(peal_server::hub::REPLAY_HORIZON_MS + 1_000);
+    let e = alice.expect(EventKind::OutgoingCallRejected).await;
+    assert_eq!(e.reason, Some(Reason::Timeout));
+    // Resuming from before the ring: the ring is gone from the buffer, so
+    // the device is brought up to date with a snapshot, not half a replay.
+    match bob.connect(Some(before)).await {
+        Catchup::Snapshot(calls) => assert!(calls.is_empty(), "{calls:?}"),
+        Catchup::Replayed(events) => panic!("replayed {events:?}"),
+    }
+}

@@ -230,7 +230,9 @@ pub struct Task {
 
 /// How long an idempotency key is remembered: longer than any ring.
 pub const IDEMPOTENCY_MS: i64 = 10 * 60_000;
-const IDEMPOTENCY_MAX: usize = 100_000;
+/// At most this many answers are kept (the oldest go first): the SDK retries
+/// within two seconds, and 100,000 call objects held ~100 MB under load.
+const IDEMPOTENCY_MAX: usize = 20_000;
 
 type IdemKey = (DeviceId, String);
 
