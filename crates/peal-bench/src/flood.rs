@@ -252,16 +252,27 @@ async fn sign_in_flood(url: String, n: usize, until: Instant) -> BTreeMap<u16, u
 }
 
 /// Opens `n` sockets (100 an address; every other one sends half a request)
-/// and returns, for each, the seconds until the server closed it (`None`:
-/// still open after `give_up`).
-async fn idle_sockets(addr: SocketAddr, n: usize, give_up: Duration) -> Vec<Option<f64>> {
+/// and returns, for each, the seconds until the server closed it (`Ok(None)`:
+/// still open after `give_up`; `Err`: it never connected).
+async fn idle_sockets(
+    addr: SocketAddr,
+    n: usize,
+    give_up: Duration,
+) -> Vec<Result<Option<f64>, String>> {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
         tasks.spawn(async move {
+            // 100 every 50 ms: all at once would overflow the listen backlog,
+            // and the kernel (not the server) would hold the rest half-open.
+            tokio::time::sleep(Duration::from_millis(50 * (i / 100) as u64)).await;
             let from = IpAddr::from([127, 2, (i / 100 / 250) as u8, 2 + ((i / 100) % 250) as u8]);
-            let sock = tokio::net::TcpSocket::new_v4().ok()?;
-            sock.bind(SocketAddr::new(from, 0)).ok()?;
-            let mut tcp = sock.connect(addr).await.ok()?;
+            let sock = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+            sock.bind(SocketAddr::new(from, 0))
+                .map_err(|e| format!("bind {from}: {e}"))?;
+            let mut tcp = sock
+                .connect(addr)
+                .await
+                .map_err(|e| format!("connect: {e}"))?;
             let opened = Instant::now();
             if i % 2 == 0 {
                 let _ = tcp.write_all(b"GET /v1/me HTTP/1.1\r\nHost: x\r\n").await;
@@ -276,12 +287,12 @@ async fn idle_sockets(addr: SocketAddr, n: usize, give_up: Duration) -> Vec<Opti
                 }
             })
             .await;
-            closed.ok().map(|()| opened.elapsed().as_secs_f64())
+            Ok(closed.ok().map(|()| opened.elapsed().as_secs_f64()))
         });
     }
     let mut out = Vec::with_capacity(n);
     while let Some(r) = tasks.join_next().await {
-        out.push(r.ok().flatten());
+        out.push(r.map_err(|e| e.to_string()).and_then(|r| r));
     }
     out
 }
@@ -305,7 +316,8 @@ pub fn run(a: &Args) -> Result<(), String> {
         let mut bob_events = bob.events();
         let gap = Duration::from_millis(200);
 
-        // Quiet: the baseline.
+        // Quiet: the baseline, after a few calls that open connections and warm caches.
+        ring_times(&alice, &mut bob_events, 3, gap).await?;
         let quiet = ring_times(&alice, &mut bob_events, a.calls, gap).await?;
         let rss_quiet = procfs::rss_kb(server.pid());
 
@@ -338,16 +350,21 @@ pub fn run(a: &Args) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let while_idle = ring_times(&alice, &mut bob_events, a.calls, gap).await?;
         let closes = idle.await.map_err(|e| e.to_string())?;
-        let closed: Vec<f64> = closes.iter().flatten().copied().collect();
+        let failed: Vec<&String> = closes.iter().filter_map(|r| r.as_ref().err()).collect();
+        if let Some(e) = failed.first() {
+            eprintln!("flood: {} idle sockets never connected, e.g. {e}", failed.len());
+        }
+        let opened: Vec<Option<f64>> = closes.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+        let closed: Vec<f64> = opened.iter().flatten().copied().collect();
         let slowest = closed.iter().copied().fold(f64::NAN, f64::max);
         let within = closed.iter().filter(|s| **s <= CLOSED_WITHIN_SECS).count();
         eprintln!(
             "flood: {} of {} idle sockets closed by the server, {within} within {CLOSED_WITHIN_SECS} s, slowest {slowest:.1} s; ring p50 {:.2} ms",
             closed.len(),
-            closes.len(),
+            opened.len(),
             median(while_idle.clone()).unwrap_or(f64::NAN),
         );
-        let still_open = closes.len() - closed.len();
+        let still_open = opened.len() - closed.len();
         let (q, d, w) = (median(quiet.clone()), median(during.clone()), median(while_idle.clone()));
         let rows = [
             Row::new(
@@ -385,7 +402,7 @@ pub fn run(a: &Args) -> Result<(), String> {
                 "command": format!("peal-bench flood --logins {} --flood-secs {} --sockets {} --calls {}", a.logins, a.flood_secs, a.sockets, a.calls),
                 "ring_ms_quiet": quiet, "ring_ms_during_sign_in_flood": during, "ring_ms_while_idle_sockets": while_idle,
                 "sign_in_answers_by_status": answers, "rss_kb_quiet": rss_quiet, "rss_kb_peak_during_flood": rss_peak,
-                "rss_kb_after_flood": rss_after_flood, "idle_sockets": a.sockets, "idle_closed": closed.len(),
+                "rss_kb_after_flood": rss_after_flood, "idle_sockets": a.sockets, "idle_connected": opened.len(), "idle_never_connected": failed.len(), "idle_closed": closed.len(),
                 "idle_closed_within_15s": within, "idle_still_open_after_30s": still_open, "idle_slowest_close_s": slowest,
             }),
             &rows,
