@@ -25,8 +25,9 @@ pub struct Args {
     /// Seconds of each batch (RSS is read after each).
     #[arg(long, default_value_t = 10)]
     pub step_secs: u64,
-    /// Seconds counted as warm-up (not in the growth figure).
-    #[arg(long, default_value_t = 60)]
+    /// Seconds counted as warm-up (not in the growth figure): the replay
+    /// buffers fill for 75 s (their horizon) before they hold steady.
+    #[arg(long, default_value_t = 120)]
     pub warmup_secs: u64,
     /// Seconds after every client left before memory is read.
     #[arg(long, default_value_t = 60)]

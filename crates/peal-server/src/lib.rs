@@ -14,7 +14,8 @@
 //!   address, header and idle timeouts).
 //! - [`auth`]: password hashing, hashed bearer tokens, the `Auth` extractor.
 //!   [`passwords`]: Argon2 checks on a bounded pool.
-//! - [`limits`]: rate limits. [`clock`]: time as an input. [`tls`]: the TLS configuration.
+//! - [`limits`]: rate limits. [`memory`]: freed heap back after a mass
+//!   disconnect. [`clock`]: time as an input. [`tls`]: the TLS configuration.
 //! - [`turn`]: the ICE servers handed to clients, TURN credentials in the TURN REST form.
 //! - [`error`]: the one error type, mapped once to public codes.
 
@@ -25,6 +26,7 @@ pub mod conns;
 pub mod error;
 pub mod hub;
 pub mod limits;
+pub mod memory;
 pub mod passwords;
 pub mod store;
 pub mod switchboard;

@@ -226,7 +226,13 @@ pub struct Task {
     told: HashMap<UserId, Presence>,
     /// Answers given to requests with an idempotency key.
     answered: Answered,
+    /// Sessions expired since freed heap was last handed back.
+    lost_since_release: usize,
 }
+
+/// Sessions expired after which freed heap is handed back (a mass
+/// disconnect; the trim walks the whole heap, so not for every device).
+const RELEASE_AFTER_LOST: usize = 256;
 
 /// How long an idempotency key is remembered: longer than any ring.
 pub const IDEMPOTENCY_MS: i64 = 10 * 60_000;
@@ -313,6 +319,7 @@ pub async fn start(
     let mut task = Task {
         told: HashMap::new(),
         answered: Answered::default(),
+        lost_since_release: 0,
         exchange,
         store,
         hub,
@@ -360,7 +367,18 @@ impl Task {
                 tracing::error!(error = %e, "could not record a ring timeout; the next start records it");
             }
         }
-        for (user, device) in self.hub.expire(now) {
+        let lost = self.hub.expire(now);
+        self.lost_since_release += lost.len();
+        if self.lost_since_release >= RELEASE_AFTER_LOST {
+            let released = crate::memory::release();
+            tracing::debug!(
+                devices = self.lost_since_release,
+                released,
+                "sessions expired; freed heap handed back"
+            );
+            self.lost_since_release = 0;
+        }
+        for (user, device) in lost {
             self.refresh_presence(std::iter::once(&user));
             for applied in self.exchange.device_lost(&user, &device, now) {
                 if let Err(e) = self.carry_out(&applied).await {
