@@ -37,10 +37,17 @@ impl Millis {
         }
     }
 
-    /// Parses RFC 3339; `None` when it is not.
+    /// Parses RFC 3339; `None` when it is not, or when the instant has no
+    /// RFC 3339 form in UTC (`9999-12-31T23:59:59-23:59` is in year 10000):
+    /// every time accepted can be written back.
     pub fn parse_rfc3339(s: &str) -> Option<Millis> {
         let t = ::time::OffsetDateTime::parse(s, &::time::format_description::well_known::Rfc3339)
             .ok()?;
+        // 0000-01-01T00:00:00Z ..= 9999-12-31T23:59:59Z, by the timestamp
+        // (converting an instant past them to UTC would panic).
+        if !(-62_167_219_200..=253_402_300_799).contains(&t.unix_timestamp()) {
+            return None;
+        }
         i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
             .ok()
             .map(Millis)
@@ -77,6 +84,15 @@ mod tests {
         let s = t.to_rfc3339();
         assert_eq!(s, "2025-11-24T16:00:00.123Z");
         assert_eq!(Millis::parse_rfc3339(&s), Some(t));
+    }
+
+    #[test]
+    fn a_time_outside_years_0_to_9999_in_utc_is_refused_so_every_accepted_one_writes_back() {
+        // Found by the client_frame and request_bodies fuzz targets.
+        assert_eq!(Millis::parse_rfc3339("9999-12-31T23:59:59-23:59"), None);
+        assert_eq!(Millis::parse_rfc3339("0000-01-01T00:00:00+23:59"), None);
+        let last = Millis::parse_rfc3339("9999-12-31T23:59:59.999Z").unwrap();
+        assert_eq!(Millis::parse_rfc3339(&last.to_rfc3339()), Some(last));
     }
 
     #[test]
