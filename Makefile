@@ -6,7 +6,7 @@ DATA ?= $(CURDIR)/target/demo-data
 LISTEN ?= 127.0.0.1:7300
 TAURI := $(CURDIR)/ui/node_modules/.bin/tauri
 
-.PHONY: run run-server test deps build package ui-check bench fmt lint
+.PHONY: run run-server test deps build package ui-check bench fuzz fmt lint
 
 deps:
 	@scripts/ensure-deps.sh
@@ -55,6 +55,15 @@ BENCH ?= all
 bench: deps
 	$(CARGO) build --release --workspace --bins
 	target/release/peal-bench $(BENCH) $(BENCH_ARGS)
+
+## Fuzzing (cargo-fuzz on nightly, installed on first use; make test stays on
+## stable): every target in crates/peal-fuzz for FUZZ_SECS each (default
+## 10 min), one after another; a crash leaves its input in
+## crates/peal-fuzz/artifacts/. One target: make fuzz FUZZ_TARGETS=client_frame.
+FUZZ_SECS ?= 600
+FUZZ_TARGETS ?=
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECS) $(FUZZ_TARGETS)
 
 fmt:
 	$(CARGO) fmt --all
