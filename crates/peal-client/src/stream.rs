@@ -191,6 +191,13 @@ async fn session(
     }
     cursor.epoch = Some(epoch);
 
+    // The outbox is open before anyone hears we are connected, so a frame
+    // sent right after `connect` returns waits in it instead of failing; it
+    // goes out once caught up. (Installed after the catch-up, a media signal
+    // sent at once was refused "not connected" one run in a few.)
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<ClientFrame>();
+    let watching = inner.set_outbox(Some(out_tx));
+
     // Catch up. The connection state is reported first, then what was missed.
     let mut replay: Vec<(u64, Event)> = Vec::new();
     let first = ready.is_some();
@@ -248,8 +255,6 @@ async fn session(
     }
 
     // Live: frames from the server, and frames the application asks us to send.
-    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<ClientFrame>();
-    let watching = inner.set_outbox(Some(out_tx));
     if !watching.is_empty() {
         let _ = send_frame(&mut sink, &ClientFrame::WatchPresence { uids: watching }).await;
     }
