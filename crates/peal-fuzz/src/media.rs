@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use peal_media::assemble::{is_keyframe, keyframe_size, RtpIn, Vp8Assembler};
 use peal_media::link::{Link, LinkConfig};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use webrtc::peer_connection::RTCSessionDescription;
 
 fn take<'a>(r: &mut &'a [u8], n: usize) -> &'a [u8] {
@@ -18,18 +18,19 @@ fn byte(r: &mut &[u8]) -> u8 {
 }
 
 /// Arbitrary bytes as RTP packets (each: a header byte for the marker bit,
-/// how the sequence number and timestamp move, and whether to ask for the
-/// loss flag; then a length and the payload) through one [`Vp8Assembler`].
-/// No panic; a frame comes out only on a marker packet, never empty; the
-/// first frame and the first after any drop are keyframes; the loss flag
-/// says exactly whether something was dropped since it was last asked.
+/// how the sequence number and timestamp move, and how far the clock
+/// moves; then a length and the payload) through one [`Vp8Assembler`],
+/// popped after every packet. No panic; never an empty frame; the first
+/// frame, and the first after any frame was given up on, is a keyframe (a
+/// delta frame then would decode against a picture never shown); a
+/// deadline is always in the future.
 pub fn vp8_assembler(data: &[u8]) {
     let _ = (is_keyframe(data), keyframe_size(data));
     let mut a = Vp8Assembler::default();
     let mut r = data;
     let (mut seq, mut ts) = (0u16, 0u32);
-    let mut dropped = 0;
-    let mut lost = false;
+    let mut now = Instant::now();
+    let mut given_up = (0, 0);
     let mut need_key = true;
     while !r.is_empty() {
         let h = byte(&mut r);
@@ -45,36 +46,42 @@ pub fn vp8_assembler(data: &[u8]) {
             2 => u32::from_le_bytes([byte(&mut r), byte(&mut r), byte(&mut r), byte(&mut r)]),
             _ => ts.wrapping_sub(1),
         };
+        if h & 0x20 != 0 {
+            now += Duration::from_millis(u64::from(byte(&mut r)) * 4);
+        }
         let len = usize::from(byte(&mut r));
         let payload = Bytes::copy_from_slice(take(&mut r, len));
-        let marker = h & 1 == 1;
-        let frame = a.push(RtpIn {
-            seq,
-            timestamp: ts,
-            marker,
-            payload: &payload,
-        });
-        assert!(a.dropped >= dropped, "the drop count went down");
-        if a.dropped > dropped {
-            dropped = a.dropped;
-            lost = true;
-            need_key = true;
-        }
-        if let Some(f) = &frame {
-            assert!(marker, "a frame out on a packet without the marker");
+        a.push(
+            RtpIn {
+                seq,
+                timestamp: ts,
+                marker: h & 1 == 1,
+                payload: &payload,
+            },
+            now,
+        );
+        loop {
+            let frame = a.pop(now);
+            let g = (a.stats.dropped, a.stats.gave_up);
+            assert!(g >= given_up, "a count went down");
+            if g != given_up {
+                given_up = g;
+                need_key = true;
+            }
+            let Some(f) = frame else { break };
             assert!(!f.is_empty(), "an empty frame");
             if need_key {
                 assert!(
-                    is_keyframe(f),
+                    is_keyframe(&f),
                     "a delta frame with nothing to decode against"
                 );
                 need_key = false;
             }
-            let _ = keyframe_size(f);
+            let _ = keyframe_size(&f);
         }
-        if h & 0x20 != 0 {
-            assert_eq!(a.take_loss(), lost, "the loss flag");
-            lost = false;
+        let _ = a.keyframe_request(now);
+        if let Some(t) = a.deadline(now) {
+            assert!(t > now, "a deadline in the past would spin its caller");
         }
     }
 }

@@ -5,7 +5,9 @@
 //! - [`session`]: [`join_session`] → [`CallSession`]: the full mesh of peer
 //!   connections for one call, negotiated over peal-server's event socket;
 //!   events, stats, decoded remote frames and audio; leave / end call.
-//! - [`assemble`]: VP8 frames from RTP packets, out on the marker bit.
+//! - [`assemble`]: the VP8 jitter buffer: packets ordered, gaps waited for
+//!   (NACK), only decodable frames out, keyframes asked for (PLI).
+//! - [`stats`]: what a session counts, and freezes as libwebrtc counts them.
 //! - [`echo`]: the echo bot (answers, sends each caller its own media back).
 //! - [`link`]: one peer connection (the only module that names webrtc-rs).
 //! - [`source`]: local media: the `VideoSource`/`AudioSource` traits and
@@ -23,6 +25,7 @@ pub mod link;
 pub mod reconnect;
 pub mod session;
 pub mod source;
+pub mod stats;
 pub mod synthetic;
 pub mod vpx;
 

@@ -6,27 +6,40 @@
 //! comes out as [`LinkEvent`]s on the session's channel; the session decides
 //! everything else.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rtc::interceptor::{
+    Attribute, Interceptor, NackResponderBuilder, Packet, Registry, Slot, StreamInfo, TaggedPacket,
+};
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
+    nack_pairs_from_sequence_numbers, TransportLayerNack,
+};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
 };
+use rtc::sansio::Protocol;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
-use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer,
     RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCSessionDescription, SettingEngineBuilder,
+    RTCSessionDescription, SettingEngineBuilder, StatsSelector,
 };
 
 use crate::assemble::{RtpIn, Vp8Assembler};
@@ -34,6 +47,15 @@ use crate::MediaError;
 
 const VIDEO_PT: u8 = 96;
 const AUDIO_PT: u8 = 111;
+
+/// Sent packets kept for retransmission: a power of two covering the jitter
+/// buffer's longest wait with room to spare (1.5 Mbit/s of 1,100-byte
+/// packets is ~170 a second, so 1,024 is 6 s).
+const NACK_HISTORY: u16 = 1024;
+/// The sender SSRC our receive-side feedback names (we may send nothing).
+const FEEDBACK_SSRC: u32 = 1;
+/// How often the path's round trip is read (it sets the jitter buffer's wait).
+const RTT_EVERY: Duration = Duration::from_secs(1);
 
 /// How a link is set up.
 #[derive(Clone, Debug)]
@@ -83,8 +105,15 @@ pub enum LinkEvent {
         data: Bytes,
         at: Instant,
     },
-    /// Video frames were lost: the peer should send a keyframe.
+    /// Video frames were given up on (`dropped` more since the last such
+    /// event); `keyframe`: a keyframe was asked for (RTCP PLI already sent).
     VideoLoss {
+        peer: u64,
+        dropped: u64,
+        keyframe: bool,
+    },
+    /// The peer asked us for a keyframe (RTCP PLI or FIR).
+    KeyframeWanted {
         peer: u64,
     },
     /// One Opus frame from the peer.
@@ -101,6 +130,121 @@ struct Handler {
     /// Set when the link closes: track readers stop even if webrtc-rs never
     /// ends a track that arrived while the connection was closing.
     closed: tokio::sync::watch::Receiver<bool>,
+    /// Our video track, whose RTCP (keyframe requests) is read once it is bound.
+    video: Arc<TrackLocalStaticSample>,
+    /// Whether a reader of `video`'s RTCP runs.
+    reading_feedback: Arc<AtomicBool>,
+    /// The path's round trip in microseconds (0 until measured).
+    rtt_us: Arc<AtomicU64>,
+}
+
+/// Marks inbound keyframe requests (PLI, FIR) for the application: the
+/// chain ends all inbound RTCP by default, and our encoder has to hear them.
+#[derive(Default)]
+struct KeyframeRequests {
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+fn is_keyframe_request(p: &dyn rtc::rtcp::Packet) -> bool {
+    let any = p.as_any();
+    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(ps) = &msg.message.packet {
+            if ps.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                msg.message.add(Attribute::DeliverToApplication);
+            }
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.read.pop_front()
+    }
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write.push_back(msg);
+        Ok(())
+    }
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.write.pop_front()
+    }
+    fn handle_timeout(&mut self, _now: Instant) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        None
+    }
+}
+
+impl Interceptor for KeyframeRequests {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// The interceptor chain: webrtc-rs's defaults (NACK responder, TWCC
+/// receiver, reports) and keyframe requests delivered to us. Not its NACK
+/// generator: it asks on a fixed 100 ms timer, and our jitter buffer knows
+/// better what is missing, when it went missing and whether anything would
+/// still use it ([`Vp8Assembler::nacks`]).
+fn interceptors(media: &mut MediaEngine) -> Result<Registry, MediaError> {
+    for parameter in ["", "pli"] {
+        media.register_feedback(
+            rtc::rtp_transceiver::rtp_sender::RTCPFeedback {
+                typ: "nack".to_owned(),
+                parameter: parameter.to_owned(),
+            },
+            RtpCodecKind::Video,
+        );
+    }
+    media.register_feedback(
+        rtc::rtp_transceiver::rtp_sender::RTCPFeedback {
+            typ: "ccm".to_owned(),
+            parameter: "fir".to_owned(),
+        },
+        RtpCodecKind::Video,
+    );
+    let registry = Registry::new()
+        .with(
+            Slot::NackResponder,
+            NackResponderBuilder::new().with_size(NACK_HISTORY).build(),
+        )
+        // Application-ward of everything: the chain has acted on the packet first.
+        .with(Slot::from(14_000usize), KeyframeRequests::default());
+    configure_simulcast_extension_headers(media).map_err(MediaError::rtc)?;
+    let registry = configure_twcc_receiver_only(registry, media).map_err(MediaError::rtc)?;
+    Ok(configure_rtcp_reports(registry))
+}
+
+/// Reads our video track's RTCP until it is unbound: each keyframe request
+/// becomes a [`LinkEvent::KeyframeWanted`].
+async fn read_feedback(
+    peer: u64,
+    video: Arc<TrackLocalStaticSample>,
+    tx: mpsc::UnboundedSender<LinkEvent>,
+) {
+    while let Some(ev) = video.poll().await {
+        #[allow(irrefutable_let_patterns)] // non_exhaustive upstream
+        let TrackLocalEvent::OnRtcpPacket(ps) = ev
+        else {
+            continue;
+        };
+        if ps.iter().any(|p| is_keyframe_request(p.as_ref()))
+            && tx.send(LinkEvent::KeyframeWanted { peer }).is_err()
+        {
+            break;
+        }
+    }
 }
 
 fn map_state(s: RTCPeerConnectionState) -> Option<LinkState> {
@@ -142,6 +286,21 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        if state == RTCPeerConnectionState::Connected
+            && !self.reading_feedback.swap(true, Ordering::Relaxed)
+        {
+            // Bound by now (negotiated): its RTCP can be read. A renegotiation
+            // unbinds it, ending the reader; the next connect starts another.
+            let (peer, video, tx) = (self.peer, self.video.clone(), self.tx.clone());
+            let (reading, mut closed) = (self.reading_feedback.clone(), self.closed.clone());
+            crate::spawn(async move {
+                tokio::select! {
+                    () = read_feedback(peer, video, tx) => {}
+                    _ = closed.wait_for(|c| *c) => {}
+                }
+                reading.store(false, Ordering::Relaxed);
+            });
+        }
         if let Some(state) = map_state(state) {
             let _ = self.tx.send(LinkEvent::State {
                 peer: self.peer,
@@ -152,57 +311,142 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let (peer, tx, mut closed) = (self.peer, self.tx.clone(), self.closed.clone());
+        let rtt = self.rtt_us.clone();
         crate::spawn(async move {
             tokio::select! {
-                () = read_track(peer, track, tx) => {}
+                () = read_track(peer, track, tx, rtt) => {}
                 _ = closed.wait_for(|c| *c) => {}
             }
         });
     }
 }
 
-/// Reads one remote track until it ends: VP8 is reassembled into frames,
-/// Opus packets are frames already.
-async fn read_track(peer: u64, track: Arc<dyn TrackRemote>, tx: mpsc::UnboundedSender<LinkEvent>) {
+/// Reads one remote track until it ends: VP8 goes through the jitter
+/// buffer ([`Vp8Assembler`]), which is polled again at its deadline; Opus
+/// packets are frames already.
+async fn read_track(
+    peer: u64,
+    track: Arc<dyn TrackRemote>,
+    tx: mpsc::UnboundedSender<LinkEvent>,
+    rtt_us: Arc<AtomicU64>,
+) {
     let video = track.kind().await == RtpCodecKind::Video;
     let mut frames = Vp8Assembler::default();
-    while let Some(ev) = track.poll().await {
+    let mut media_ssrc = None;
+    let mut dropped = 0;
+    loop {
+        let now = Instant::now();
+        let wake = frames.deadline(now);
+        let ev = tokio::select! {
+            ev = track.poll() => match ev {
+                Some(ev) => Some(ev),
+                None => break,
+            },
+            () = async {
+                match wake {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => None,
+        };
         let packet = match ev {
-            TrackRemoteEvent::OnRtpPacket(p) => p,
-            TrackRemoteEvent::OnEnded => break,
-            TrackRemoteEvent::OnOpen(_)
-            | TrackRemoteEvent::OnError
-            | TrackRemoteEvent::OnEnding
-            | TrackRemoteEvent::OnMute
-            | TrackRemoteEvent::OnUnmute => continue,
+            None => None,
+            Some(TrackRemoteEvent::OnRtpPacket(p)) => Some(p),
+            Some(TrackRemoteEvent::OnEnded) => break,
+            Some(
+                TrackRemoteEvent::OnOpen(_)
+                | TrackRemoteEvent::OnError
+                | TrackRemoteEvent::OnEnding
+                | TrackRemoteEvent::OnMute
+                | TrackRemoteEvent::OnUnmute
+                | TrackRemoteEvent::OnRtcpPacket(_),
+            ) => continue,
             #[allow(unreachable_patterns)] // non_exhaustive upstream
-            _ => continue,
+            Some(_) => continue,
         };
         let at = Instant::now();
-        let sent = if video {
-            let frame = frames.push(RtpIn {
-                seq: packet.header.sequence_number,
-                timestamp: packet.header.timestamp,
-                marker: packet.header.marker,
-                payload: &packet.payload,
-            });
-            let lost = !frames.take_loss() || tx.send(LinkEvent::VideoLoss { peer }).is_ok();
-            lost && match frame {
-                Some(data) => tx.send(LinkEvent::Video { peer, data, at }).is_ok(),
-                None => true,
+        if !video {
+            if let Some(p) = packet {
+                let sent = tx.send(LinkEvent::Audio {
+                    peer,
+                    data: p.payload,
+                    at,
+                });
+                if sent.is_err() {
+                    break;
+                }
             }
-        } else {
-            tx.send(LinkEvent::Audio {
-                peer,
-                data: packet.payload,
+            continue;
+        }
+        if let Some(p) = &packet {
+            media_ssrc = Some(p.header.ssrc);
+            let rtt = rtt_us.load(Ordering::Relaxed);
+            if rtt > 0 {
+                frames.set_rtt(Duration::from_micros(rtt));
+            }
+            frames.push(
+                RtpIn {
+                    seq: p.header.sequence_number,
+                    timestamp: p.header.timestamp,
+                    marker: p.header.marker,
+                    payload: &p.payload,
+                },
                 at,
-            })
-            .is_ok()
-        };
-        if !sent {
+            );
+        }
+        let mut ok = true;
+        while let Some(data) = frames.pop(at) {
+            ok &= tx.send(LinkEvent::Video { peer, data, at }).is_ok();
+        }
+        let keyframe = frames.keyframe_request(at);
+        let nacks = frames.nacks(at);
+        if let Some(media_ssrc) = media_ssrc {
+            let mut rtcp: Vec<Box<dyn rtc::rtcp::Packet>> = Vec::new();
+            if !nacks.is_empty() {
+                rtcp.push(Box::new(TransportLayerNack {
+                    sender_ssrc: FEEDBACK_SSRC,
+                    media_ssrc,
+                    nacks: nack_pairs_from_sequence_numbers(&nacks),
+                }));
+            }
+            if keyframe {
+                rtcp.push(Box::new(PictureLossIndication {
+                    sender_ssrc: FEEDBACK_SSRC,
+                    media_ssrc,
+                }));
+            }
+            if !rtcp.is_empty() {
+                if let Err(e) = track.write_rtcp(rtcp).await {
+                    tracing::debug!(error = %e, "video feedback (NACK, PLI) not sent");
+                }
+            }
+        }
+        let newly = frames.stats.dropped - dropped;
+        if newly > 0 || keyframe {
+            dropped = frames.stats.dropped;
+            ok &= tx
+                .send(LinkEvent::VideoLoss {
+                    peer,
+                    dropped: newly,
+                    keyframe,
+                })
+                .is_ok();
+        }
+        if !ok {
             break;
         }
     }
+}
+
+/// The round trip of the pair ICE nominated, if measured.
+async fn measure_rtt(pc: &dyn PeerConnection) -> Option<Duration> {
+    let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
+    let rtt = report
+        .candidate_pairs()
+        .filter(|p| p.nominated && p.current_round_trip_time > 0.0)
+        .map(|p| p.current_round_trip_time)
+        .fold(0.0f64, f64::max);
+    (rtt > 0.0).then(|| Duration::from_secs_f64(rtt.min(10.0)))
 }
 
 fn local_track(
@@ -290,11 +534,11 @@ impl Link {
             .register_codec(audio_codec.clone(), RtpCodecKind::Audio)
             .map_err(MediaError::rtc)?;
         let (closed_tx, closed_rx) = tokio::sync::watch::channel(false);
-        let registry = webrtc::peer_connection::register_default_interceptors(
-            rtc::interceptor::Registry::new(),
-            &mut media,
-        )
-        .map_err(MediaError::rtc)?;
+        let registry = interceptors(&mut media)?;
+        let (video_ssrc, audio_ssrc) = (rand::random::<u32>(), rand::random::<u32>());
+        let video = local_track(RtpCodecKind::Video, video_codec.rtp_codec, video_ssrc)?;
+        let audio = local_track(RtpCodecKind::Audio, audio_codec.rtp_codec, audio_ssrc)?;
+        let rtt_us = Arc::new(AtomicU64::new(0));
         let settings = SettingEngineBuilder::new()
             .with_ice_connection_attempts(Some(cfg.ice_check_interval), None)
             // ICE `failed` only after our own 30 s give-up: until then an ICE
@@ -330,25 +574,30 @@ impl Link {
             .with_handler(Arc::new(Handler {
                 peer,
                 tx,
-                closed: closed_rx,
+                closed: closed_rx.clone(),
+                video: video.clone(),
+                reading_feedback: Arc::new(AtomicBool::new(false)),
+                rtt_us: rtt_us.clone(),
             }))
             .with_udp_addrs(cfg.bind.clone())
             .build()
             .await
             .map_err(MediaError::rtc)?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
-        let (video_ssrc, audio_ssrc) = (rand::random::<u32>(), rand::random::<u32>());
-        let tracks = (
-            local_track(RtpCodecKind::Video, video_codec.rtp_codec, video_ssrc),
-            local_track(RtpCodecKind::Audio, audio_codec.rtp_codec, audio_ssrc),
-        );
-        let (video, audio) = match tracks {
-            (Ok(v), Ok(a)) => (v, a),
-            (Err(e), _) | (_, Err(e)) => {
-                let _ = pc.close().await;
-                return Err(e);
+        // The round trip, read every second while the link lives.
+        let (weak, mut closed) = (Arc::downgrade(&pc), closed_rx);
+        crate::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(RTT_EVERY) => {}
+                    _ = closed.wait_for(|c| *c) => break,
+                }
+                let Some(pc) = weak.upgrade() else { break };
+                if let Some(rtt) = measure_rtt(pc.as_ref()).await {
+                    rtt_us.store(rtt.as_micros() as u64, Ordering::Relaxed);
+                }
             }
-        };
+        });
         LIVE_LINKS.fetch_add(1, Ordering::Relaxed);
         // From here on an error still closes the connection: Link's Drop.
         let link = Link {

@@ -26,12 +26,13 @@ use futures_util::StreamExt;
 use peal_client::{ClientEvent, PealClient};
 use peal_proto::wire::{CallInfo, CallType, EventKind, MediaSignal, ParticipantState};
 use peal_proto::{DeviceId, SessionId, UserId};
-use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::link::{Link, LinkConfig, LinkEvent, LinkState};
 use crate::reconnect::{Action, Reconnect};
 use crate::source::{AudioDecoder, Encoded, SourceHandle};
+use crate::stats::StatsInner;
+pub use crate::stats::{MediaStats, ReceivedStats, SentStats};
 use crate::synthetic::{tone_pitch, VideoPattern};
 use crate::vpx::{I420Frame, Vp8Decoder};
 use crate::MediaError;
@@ -148,81 +149,6 @@ pub struct RemoteVideo {
 pub struct RemoteAudio {
     pub from: UserId,
     pub samples: Arc<[i16]>,
-}
-
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
-pub struct SentStats {
-    pub video_frames: u64,
-    pub audio_frames: u64,
-    pub keyframes: u64,
-    pub bytes: u64,
-}
-
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
-pub struct ReceivedStats {
-    pub video_frames: u64,
-    pub audio_frames: u64,
-    /// Synthetic frames whose pattern checked out, in order.
-    pub verified_frames: u64,
-    /// Frames that decoded to something other than the pattern, or failed to decode.
-    pub corrupt_frames: u64,
-    /// Frames that arrived older than one already shown.
-    pub out_of_order: u64,
-    /// Audio frames whose pitch is one of the tone's.
-    pub verified_audio_frames: u64,
-    /// Video frames lost in transit (or held back until the next keyframe).
-    pub dropped_frames: u64,
-}
-
-/// Counters for `stats()` and the CLI's `media_stats` line. Times are
-/// milliseconds from the session's `t0` (accept), negative when something
-/// happened before it (a pre-connected link).
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
-pub struct MediaStats {
-    pub sent: SentStats,
-    pub received: ReceivedStats,
-    /// ICE connectivity established with the first peer.
-    pub ice_connected_ms: Option<i64>,
-    /// ICE and DTLS done with the first peer (the peer connection is connected).
-    pub connected_ms: Option<i64>,
-    pub first_remote_video_ms: Option<i64>,
-    pub first_remote_audio_ms: Option<i64>,
-    pub capture_to_decode_ms_p50: Option<u64>,
-}
-
-/// What the session and the source thread record; [`MediaStats`] is its snapshot.
-#[derive(Debug, Default)]
-pub(crate) struct StatsInner {
-    pub sent: SentStats,
-    pub received: ReceivedStats,
-    pub ice_connected: Option<Instant>,
-    pub connected: Option<Instant>,
-    pub first_video: Option<Instant>,
-    pub first_audio: Option<Instant>,
-    pub latencies: Vec<u64>,
-}
-
-fn ms_from(t0: Instant, t: Option<Instant>) -> Option<i64> {
-    t.map(|t| match t.checked_duration_since(t0) {
-        Some(d) => d.as_millis() as i64,
-        None => -(t0.duration_since(t).as_millis() as i64),
-    })
-}
-
-impl StatsInner {
-    fn snapshot(&self, t0: Instant) -> MediaStats {
-        let mut l = self.latencies.clone();
-        l.sort_unstable();
-        MediaStats {
-            sent: self.sent.clone(),
-            received: self.received.clone(),
-            ice_connected_ms: ms_from(t0, self.ice_connected),
-            connected_ms: ms_from(t0, self.connected),
-            first_remote_video_ms: ms_from(t0, self.first_video),
-            first_remote_audio_ms: ms_from(t0, self.first_audio),
-            capture_to_decode_ms_p50: l.get(l.len() / 2).copied(),
-        }
-    }
 }
 
 enum Command {
@@ -802,6 +728,9 @@ impl Session {
                 audio_muted,
                 video_enabled,
             } => {
+                if !video_enabled {
+                    lock(&self.stats).freezes.pause(); // no picture expected
+                }
                 let _ = self.events.send(MediaEvent::RemoteState {
                     peer: from,
                     audio_muted,
@@ -872,17 +801,33 @@ impl Session {
                     },
                 );
             }
-            LinkEvent::VideoLoss { peer } => {
+            LinkEvent::VideoLoss {
+                peer,
+                dropped,
+                keyframe,
+            } => {
                 let uid = self.by_key.get(&peer)?.clone();
-                lock(&self.stats).received.dropped_frames += 1;
+                {
+                    let mut st = lock(&self.stats);
+                    st.received.dropped_frames += dropped;
+                    st.received.keyframe_requests += u64::from(keyframe);
+                }
                 let p = self.peers.get_mut(&uid)?;
-                // At most one request a second per peer (the relay is not free).
-                if p.keyframe_asked
-                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+                // The link sent RTCP PLI; a peer on an older Peal hears it over
+                // signaling too, at most once a second (the relay is not free).
+                if keyframe
+                    && p.keyframe_asked
+                        .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
                 {
                     p.keyframe_asked = Some(Instant::now());
                     let device = p.device.clone();
                     self.signal(&uid, device.as_ref(), MediaSignal::KeyframeRequest);
+                }
+            }
+            LinkEvent::KeyframeWanted { peer } => {
+                self.by_key.get(&peer)?;
+                if let Some(src) = &self.source {
+                    src.request_keyframe();
                 }
             }
             LinkEvent::IceConnected { peer } => {
@@ -951,6 +896,7 @@ impl Session {
                         for f in frames {
                             st.received.video_frames += 1;
                             st.first_video.get_or_insert(at);
+                            st.freezes.frame(at);
                             if let Ok(stamp) = VideoPattern::verify(&f) {
                                 if p.last_counter.is_some_and(|c| stamp.counter <= c) {
                                     st.received.out_of_order += 1;

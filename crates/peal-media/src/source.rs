@@ -16,7 +16,8 @@ use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use crate::devices::{Camera, Microphone};
-use crate::session::{unix_ms, SessionSettings, StatsInner};
+use crate::session::{unix_ms, SessionSettings};
+use crate::stats::StatsInner;
 use crate::synthetic::{Stamp, Tone, VideoPattern, AUDIO_FRAME, SAMPLE_RATE};
 use crate::vpx::{EncoderConfig, Vp8Encoder};
 use crate::MediaError;
