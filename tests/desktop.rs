@@ -18,14 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn bin(name: &str) -> PathBuf {
-    let mut p = std::env::current_exe().expect("exe");
-    p.pop();
-    if p.ends_with("deps") {
-        p.pop();
-    }
-    p.join(name)
-}
+use peal_tests::bin;
 
 fn artifacts() -> PathBuf {
     let dir = bin("").join("../e2e");

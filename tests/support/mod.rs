@@ -26,6 +26,23 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// A binary of this workspace, next to the test executable (`make test`
+/// builds them all first with `cargo build --workspace --bins`).
+pub fn bin(name: &str) -> PathBuf {
+    let mut p = std::env::current_exe().expect("test exe");
+    p.pop();
+    if p.ends_with("deps") {
+        p.pop();
+    }
+    let p = p.join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        p.display()
+    );
+    p
+}
+
 /// The manual clock starts here (2026-09-21T…Z).
 pub const T0: Millis = Millis(1_790_000_000_000);
 /// How long a test waits for something that should happen.

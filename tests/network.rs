@@ -1,0 +1,161 @@
+//! Calls across a path that is not loopback: two network namespaces joined
+//! through `peal-netem`, which loses, delays and jitters frames (this kernel
+//! has no `sch_netem`). The server and the caller are on side A, the callee
+//! on side B, and everything between them, signaling too, crosses the path.
+//! Real `peal-server` and `peal` processes, real webrtc-rs, real codecs.
+//! Needs root (network namespaces), iproute2 and ethtool (scripts/ensure-deps.sh).
+
+use peal_netem::{Path, Side};
+use peal_tests::bin;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A child process killed when the test is done with it.
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A running `peal` whose JSON lines arrive on a channel.
+struct Lines {
+    _child: Kill,
+    rx: mpsc::Receiver<Value>,
+}
+
+impl Lines {
+    fn start(mut c: Command) -> Lines {
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("peal starts");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if tx.send(v).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Lines {
+            _child: Kill(child),
+            rx,
+        }
+    }
+
+    /// Lines until the one whose `event` is `what`, within `secs`.
+    fn until(&self, what: &str, secs: u64) -> Value {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(v) if v["event"] == what => return v,
+                Ok(_) => {}
+                Err(_) => panic!("no `{what}` line within {secs} s"),
+            }
+        }
+    }
+}
+
+/// A server on side A (alice and bob), its URL once side B can reach it.
+fn server_on(path: &Path, data: &std::path::Path) -> (Kill, String) {
+    for (uid, name) in [("alice", "Alice"), ("bob", "Bob")] {
+        let out = Command::new(bin("peal-server"))
+            .arg("--data")
+            .arg(data)
+            .args(["user", "add", uid, "--name", name, "--password", "pw"])
+            .output()
+            .expect("admin");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let listen = format!("{}:7300", path.addr(Side::A));
+    let child = path
+        .command(Side::A, bin("peal-server"))
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", &listen, "--logins-per-address", "1000"])
+        // Both ends are namespaces of this machine: nothing leaves it.
+        .arg("--insecure-plaintext")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("server starts");
+    let server = Kill(child);
+    let url = format!("http://{listen}");
+    peal_tests::wait_for("the server, from side B", 30, || {
+        peal(path, Side::B, &url, "bob")
+            .arg("contacts")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    (server, url)
+}
+
+fn peal(path: &Path, side: Side, url: &str, user: &str) -> Command {
+    let mut c = path.command(side, bin("peal"));
+    c.env_remove("PEAL_DEVICE")
+        .args(["--server", url, "--user", user, "--password", "pw"]);
+    c
+}
+
+fn online(path: &Path, url: &str, uid: &str) -> bool {
+    let out = peal(path, Side::A, url, "alice")
+        .arg("contacts")
+        .output()
+        .expect("contacts");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .any(|c| c["uid"] == uid && c["presence"] == "online")
+}
+
+#[test]
+fn a_video_call_across_a_path_losing_3_percent_never_shows_the_callee_a_corrupt_frame() {
+    let path = Path::create("loss3", &bin("peal-netem")).unwrap_or_else(|e| {
+        panic!("a shaped path (root, iproute2 and ethtool; scripts/ensure-deps.sh): {e}")
+    });
+    let data = tempfile::tempdir().expect("tmp");
+    let (_server, url) = server_on(&path, data.path());
+    let secs = 12;
+    let mut answer = peal(&path, Side::B, &url, "bob");
+    answer.args(["answer", "--accept", "--media", "synthetic", "--stats"]);
+    answer.args(["--hangup-after", &(secs * 1000).to_string()]);
+    let bob = Lines::start(answer);
+    peal_tests::wait_for("bob online", 30, || online(&path, &url, "bob"));
+    let mut call = peal(&path, Side::A, &url, "alice");
+    call.args(["call", "bob", "--media", "synthetic", "--stats"]);
+    let _alice = Lines::start(call);
+
+    let stats = bob.until("media_stats", secs + 30);
+    eprintln!("callee across loss3: {stats}");
+    let r = &stats["received"];
+    let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("no {k} in {r}"));
+    assert_eq!(n("corrupt_frames"), 0, "a corrupt frame was shown: {r}");
+    // 30 fps for `secs` s; the first second is connecting.
+    let expected = 30 * (secs - 1);
+    assert!(
+        n("verified_frames") >= expected * 8 / 10,
+        "only {} of ~{expected} frames shown: {r}",
+        n("verified_frames")
+    );
+    assert!(
+        n("verified_audio_frames") > 0,
+        "the callee heard nothing: {r}"
+    );
+}
