@@ -21,6 +21,10 @@ pkg-config --exists vpx 2>/dev/null || need_apt+=(libvpx-dev)
 pkg-config --exists alsa 2>/dev/null || need_apt+=(libasound2-dev)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 command -v turnserver >/dev/null || need_apt+=(coturn)
+# The shaped network path (crates/peal-netem): namespaces and veths with
+# iproute2, offloads off with ethtool.
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v ethtool >/dev/null || [ -x /usr/sbin/ethtool ] || need_apt+=(ethtool)
 # The desktop app: WebKitGTK for Tauri, GStreamer's VP8 for WebCodecs in the
 # page; Xvfb and WebKitWebDriver for its end-to-end tests.
 pkg-config --exists webkit2gtk-4.1 2>/dev/null || need_apt+=(libwebkit2gtk-4.1-dev)

@@ -3,7 +3,7 @@
 //! synthetic sources whose frames the receivers verify.
 
 use peal_client::{Call, CallType, ClientEvent, ErrorCode, EventKind, PealClient, ReceiverType};
-use peal_media::{join_session, CallSession, MediaEvent, MediaStats};
+use peal_media::{join_session, CallSession, EndReason, MediaEvent, MediaStats};
 use peal_proto::wire::{CallInfo, MediaSignal};
 use peal_tests::{media_settings as settings, next_call, sdk_client as client, TestServer};
 use std::time::{Duration, Instant};
@@ -92,14 +92,17 @@ async fn one_to_one_video_call_both_sides_verify_each_others_frames_and_tone() {
     let ended = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(e) = b_events.recv().await {
             if let MediaEvent::Ended { reason } = e {
-                return reason;
+                return Some(reason);
             }
         }
-        String::new()
+        None
     })
     .await
     .expect("bob's session ends");
-    assert!(ended == "call_ended" || ended == "left", "{ended}");
+    assert!(
+        matches!(ended, Some(EndReason::CallEnded | EndReason::Left)),
+        "{ended:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,6 +53,13 @@ impl Lines {
         }
     }
 
+    /// The next line, within `secs`.
+    fn until_any(&self, secs: u64) -> Value {
+        self.rx
+            .recv_timeout(Duration::from_secs(secs))
+            .unwrap_or_else(|_| panic!("no line within {secs} s"))
+    }
+
     /// Lines until the one whose `event` is `what`, within `secs`.
     fn until(&self, what: &str, secs: u64) -> Value {
         let end = Instant::now() + Duration::from_secs(secs);
@@ -123,6 +130,64 @@ fn online(path: &Path, url: &str, uid: &str) -> bool {
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .any(|c| c["uid"] == uid && c["presence"] == "online")
+}
+
+/// Alice on side A calls Bob on side B (`bob_env` set for Bob's `peal`),
+/// both with the synthetic media and `--stats`, Bob hanging up after
+/// `secs`; Bob's lines up to his final one.
+fn call_across(path: &Path, secs: u64, bob_env: &[(&str, &str)]) -> Vec<Value> {
+    let data = tempfile::tempdir().expect("tmp");
+    let (_server, url) = server_on(path, data.path());
+    let mut answer = peal(path, Side::B, &url, "bob");
+    answer.args(["answer", "--accept", "--media", "synthetic", "--stats"]);
+    answer.args(["--hangup-after", &(secs * 1000).to_string()]);
+    answer.envs(bob_env.iter().copied());
+    let bob = Lines::start(answer);
+    peal_tests::wait_for("bob online", 30, || online(path, &url, "bob"));
+    let mut call = peal(path, Side::A, &url, "alice");
+    call.args(["call", "bob", "--media", "synthetic", "--stats"]);
+    let _alice = Lines::start(call);
+    let mut lines = Vec::new();
+    loop {
+        let v = bob.until_any(secs + 40);
+        let last = v["event"] == "final";
+        lines.push(v);
+        if last {
+            return lines;
+        }
+    }
+}
+
+fn event<'a>(lines: &'a [Value], what: &str) -> Option<&'a Value> {
+    lines.iter().find(|l| l["event"] == what)
+}
+
+#[test]
+fn a_host_without_a_route_for_multicast_still_gets_call_media() {
+    // No default route: webrtc-rs's mDNS socket can't join its group, and
+    // before the fallback no peer connection was made and no media flowed.
+    let path = Path::create_with("clean", &bin("peal-netem"), false).expect("a shaped path");
+    let lines = call_across(&path, 4, &[]);
+    assert!(event(&lines, "media_failed").is_none(), "{lines:?}");
+    let stats = event(&lines, "media_stats").expect("a media_stats line");
+    let verified = stats["received"]["verified_frames"].as_u64().unwrap_or(0);
+    assert!(verified >= 30, "only {verified} frames: {stats}");
+}
+
+#[test]
+fn media_that_cannot_start_says_why_instead_of_a_silent_call() {
+    // Bob may only gather on an address this host doesn't have.
+    let path = Path::create("clean", &bin("peal-netem")).expect("a shaped path");
+    let lines = call_across(&path, 3, &[("PEAL_MEDIA_BIND", "192.0.2.99:0")]);
+    let failed =
+        event(&lines, "media_failed").unwrap_or_else(|| panic!("no media_failed line: {lines:?}"));
+    assert_eq!(failed["reason"], "no_peer_connection", "{failed}");
+    assert!(
+        failed["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("could not start")),
+        "{failed}"
+    );
 }
 
 #[test]

@@ -465,6 +465,11 @@ async fn join_media(state: &AppState, client: &PealClient, call: &CallInfo, vide
                             if video_enabled { "" } else { "camera_off" }
                         )),
                     ),
+                    // A failure is shown to the user with its reason.
+                    peal_media::MediaEvent::Ended { reason } if reason.is_failure() => {
+                        tracing::warn!(reason = %reason, "call media failed");
+                        ("failed", None, Some(reason.message()))
+                    }
                     peal_media::MediaEvent::Ended { reason } => {
                         ("ended", None, Some(reason.to_string()))
                     }

@@ -305,7 +305,14 @@ function onEvent(msg) {
   } else if (msg.type === "media") {
     if (["connected", "reconnecting", "reconnected"].includes(msg.event)) mediaState = msg.event;
     showQuality();
-    $("banner").hidden = msg.event !== "reconnecting";
+    if (msg.event === "failed") {
+      // Media could not start or was lost for good: say why, on the call screen.
+      $("banner").textContent = msg.detail || "Call media failed.";
+      $("banner").hidden = false;
+    } else {
+      $("banner").textContent = "Reconnecting…";
+      $("banner").hidden = msg.event !== "reconnecting";
+    }
     if (msg.event === "participant_left" && msg.peer) {
       const t = tiles.get(msg.peer);
       if (t) { try { t.decoder && t.decoder.close(); } catch (_) { /* closed */ } t.canvas.parentElement?.remove(); tiles.delete(msg.peer); }

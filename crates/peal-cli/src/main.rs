@@ -2,6 +2,10 @@
 //! errors are one JSON line on stderr. Exit codes: 0 done (whatever the call's
 //! outcome), 2 usage, 3 server unreachable, 4 authentication failed, 5 refused,
 //! 6 media unavailable (a missing device, a codec that would not start).
+//! Media that fails once a call is up prints a `media_failed` line with its
+//! reason. Logs go to stderr only when `PEAL_LOG` is set (e.g. `PEAL_LOG=debug`;
+//! `PEAL_LOG=peal_media=debug,warn`), so stderr otherwise holds nothing but
+//! the one error line.
 
 use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt;
@@ -254,6 +258,25 @@ impl Media {
         let session = peal_media::join_session(client, call, settings)
             .await
             .map_err(media_failure)?;
+        if let Some(mut events) = session.events() {
+            tokio::spawn(async move {
+                while let Some(e) = events.recv().await {
+                    if let peal_media::MediaEvent::Ended { reason } = e {
+                        if reason.is_failure() {
+                            println!(
+                                "{}",
+                                json!({
+                                    "event": "media_failed",
+                                    "reason": reason.code(),
+                                    "message": reason.message(),
+                                })
+                            );
+                        }
+                        break;
+                    }
+                }
+            });
+        }
         self.session = Some(session);
         Ok(())
     }
@@ -282,6 +305,7 @@ impl Media {
                 "ice_connected_ms": st.ice_connected_ms,
                 "connected_ms": st.connected_ms,
                 "capture_to_decode_ms_p50": st.capture_to_decode_ms_p50,
+                "capture_to_decode_ms_p95": st.capture_to_decode_ms_p95,
             })
         );
     }
@@ -298,6 +322,13 @@ impl Media {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if let Ok(filter) = std::env::var("PEAL_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

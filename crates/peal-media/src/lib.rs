@@ -32,8 +32,8 @@ pub mod vpx;
 pub use devices::check_devices;
 pub use link::live_links;
 pub use session::{
-    join_session, CallSession, MediaEvent, MediaStats, RemoteAudio, RemoteVideo, SessionSettings,
-    Sources,
+    join_session, CallSession, EndReason, MediaEvent, MediaStats, RemoteAudio, RemoteVideo,
+    SessionSettings, Sources,
 };
 
 static LIVE_TASKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -64,7 +64,7 @@ where
 }
 
 /// What can go wrong in the media layer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum MediaError {
     /// A capture or playback device is missing; the text names it and why.
     #[error("no usable {0}")]

@@ -7,11 +7,12 @@
 //! everything else.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{
     Attribute, Interceptor, NackResponderBuilder, Packet, Registry, Slot, StreamInfo, TaggedPacket,
 };
@@ -37,8 +38,8 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer,
-    RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState,
+    RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
     RTCSessionDescription, SettingEngineBuilder, StatsSelector,
 };
 
@@ -116,6 +117,10 @@ pub enum LinkEvent {
     KeyframeWanted {
         peer: u64,
     },
+    /// Gathering finished without a single local candidate.
+    NoCandidates {
+        peer: u64,
+    },
     /// One Opus frame from the peer.
     Audio {
         peer: u64,
@@ -136,6 +141,8 @@ struct Handler {
     reading_feedback: Arc<AtomicBool>,
     /// The path's round trip in microseconds (0 until measured).
     rtt_us: Arc<AtomicU64>,
+    /// Local candidates of the current gathering.
+    gathered: AtomicUsize,
 }
 
 /// Marks inbound keyframe requests (PLI, FIR) for the application: the
@@ -266,6 +273,7 @@ fn map_state(s: RTCPeerConnectionState) -> Option<LinkState> {
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        self.gathered.fetch_add(1, Ordering::Relaxed);
         if let Ok(init) = event.candidate.to_json() {
             let _ = self.tx.send(LinkEvent::LocalIce {
                 peer: self.peer,
@@ -273,6 +281,17 @@ impl PeerConnectionEventHandler for Handler {
                 sdp_mid: init.sdp_mid,
                 sdp_mline_index: init.sdp_mline_index,
             });
+        }
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        match state {
+            RTCIceGatheringState::Gathering => self.gathered.store(0, Ordering::Relaxed),
+            RTCIceGatheringState::Complete if self.gathered.load(Ordering::Relaxed) == 0 => {
+                tracing::warn!(peer = self.peer, "ICE gathering found no local candidate");
+                let _ = self.tx.send(LinkEvent::NoCandidates { peer: self.peer });
+            }
+            _ => {}
         }
     }
 
@@ -505,6 +524,68 @@ fn codecs() -> (RTCRtpCodecParameters, RTCRtpCodecParameters) {
     (video, audio)
 }
 
+/// Set once mDNS failed in this process: later links don't try it again.
+static MDNS_UNUSABLE: AtomicBool = AtomicBool::new(false);
+
+/// A peer connection as `cfg` says, with our codecs and interceptors;
+/// `mdns`: resolve a peer's `.local` candidates (webrtc-rs's default, which
+/// needs a multicast socket), or not.
+async fn peer_connection(
+    cfg: &LinkConfig,
+    handler: Arc<Handler>,
+    mdns: bool,
+) -> Result<Arc<dyn PeerConnection>, MediaError> {
+    let (video_codec, audio_codec) = codecs();
+    let mut media = MediaEngine::default();
+    media
+        .register_codec(video_codec, RtpCodecKind::Video)
+        .map_err(MediaError::rtc)?;
+    media
+        .register_codec(audio_codec, RtpCodecKind::Audio)
+        .map_err(MediaError::rtc)?;
+    let registry = interceptors(&mut media)?;
+    let mut settings = SettingEngineBuilder::new()
+        .with_ice_connection_attempts(Some(cfg.ice_check_interval), None)
+        // ICE `failed` only after our own 30 s give-up: until then an ICE
+        // restart may still bring the link back.
+        .with_ice_timeouts(
+            Some(cfg.ice_disconnected_timeout),
+            Some(Duration::from_millis(crate::reconnect::GIVE_UP_MS + 5_000)),
+            Some(Duration::from_secs(1)),
+        )
+        // A restart gathers anew: a relay allocation on a TURN server that
+        // went away is worth nothing.
+        .with_discard_local_candidates_during_ice_restart(true)
+        .with_include_loopback_candidate(cfg.bind.iter().any(|b| b.starts_with("127.")));
+    if !mdns {
+        settings = settings.with_multicast_dns_mode(MulticastDnsMode::Disabled);
+    }
+    let servers = cfg
+        .ice_servers
+        .iter()
+        .map(|s| RTCIceServer {
+            urls: s.urls.clone(),
+            username: s.username.clone().unwrap_or_default(),
+            credential: s.credential.clone().unwrap_or_default(),
+        })
+        .collect();
+    let mut config = RTCConfigurationBuilder::new().with_ice_servers(servers);
+    if cfg.relay_only {
+        config = config.with_ice_transport_policy(RTCIceTransportPolicy::Relay);
+    }
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(config.build())
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(settings.build())
+        .with_handler(handler)
+        .with_udp_addrs(cfg.bind.clone())
+        .build()
+        .await
+        .map_err(MediaError::rtc)?;
+    Ok(Arc::new(pc))
+}
+
 /// One peer connection with our two outgoing tracks.
 pub struct Link {
     pc: Arc<dyn PeerConnection>,
@@ -526,64 +607,41 @@ impl Link {
         tx: mpsc::UnboundedSender<LinkEvent>,
     ) -> Result<Link, MediaError> {
         let (video_codec, audio_codec) = codecs();
-        let mut media = MediaEngine::default();
-        media
-            .register_codec(video_codec.clone(), RtpCodecKind::Video)
-            .map_err(MediaError::rtc)?;
-        media
-            .register_codec(audio_codec.clone(), RtpCodecKind::Audio)
-            .map_err(MediaError::rtc)?;
         let (closed_tx, closed_rx) = tokio::sync::watch::channel(false);
-        let registry = interceptors(&mut media)?;
         let (video_ssrc, audio_ssrc) = (rand::random::<u32>(), rand::random::<u32>());
         let video = local_track(RtpCodecKind::Video, video_codec.rtp_codec, video_ssrc)?;
         let audio = local_track(RtpCodecKind::Audio, audio_codec.rtp_codec, audio_ssrc)?;
         let rtt_us = Arc::new(AtomicU64::new(0));
-        let settings = SettingEngineBuilder::new()
-            .with_ice_connection_attempts(Some(cfg.ice_check_interval), None)
-            // ICE `failed` only after our own 30 s give-up: until then an ICE
-            // restart may still bring the link back.
-            .with_ice_timeouts(
-                Some(cfg.ice_disconnected_timeout),
-                Some(Duration::from_millis(crate::reconnect::GIVE_UP_MS + 5_000)),
-                Some(Duration::from_secs(1)),
-            )
-            // A restart gathers anew: a relay allocation on a TURN server that
-            // went away is worth nothing.
-            .with_discard_local_candidates_during_ice_restart(true)
-            .with_include_loopback_candidate(cfg.bind.iter().any(|b| b.starts_with("127.")))
-            .build();
-        let servers = cfg
-            .ice_servers
-            .iter()
-            .map(|s| RTCIceServer {
-                urls: s.urls.clone(),
-                username: s.username.clone().unwrap_or_default(),
-                credential: s.credential.clone().unwrap_or_default(),
-            })
-            .collect();
-        let mut config = RTCConfigurationBuilder::new().with_ice_servers(servers);
-        if cfg.relay_only {
-            config = config.with_ice_transport_policy(RTCIceTransportPolicy::Relay);
-        }
-        let pc = PeerConnectionBuilder::new()
-            .with_configuration(config.build())
-            .with_media_engine(media)
-            .with_interceptor_registry(registry)
-            .with_setting_engine(settings)
-            .with_handler(Arc::new(Handler {
-                peer,
-                tx,
-                closed: closed_rx.clone(),
-                video: video.clone(),
-                reading_feedback: Arc::new(AtomicBool::new(false)),
-                rtt_us: rtt_us.clone(),
-            }))
-            .with_udp_addrs(cfg.bind.clone())
-            .build()
-            .await
-            .map_err(MediaError::rtc)?;
-        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let handler = Arc::new(Handler {
+            peer,
+            tx,
+            closed: closed_rx.clone(),
+            video: video.clone(),
+            reading_feedback: Arc::new(AtomicBool::new(false)),
+            rtt_us: rtt_us.clone(),
+            gathered: AtomicUsize::new(0),
+        });
+        let pc = if MDNS_UNUSABLE.load(Ordering::Relaxed) {
+            peer_connection(cfg, handler, false).await?
+        } else {
+            match peer_connection(cfg, handler.clone(), true).await {
+                Ok(pc) => pc,
+                Err(first) => {
+                    // Most often: no route for multicast (an offline LAN, a VPN,
+                    // a container), so the mDNS socket can't join its group.
+                    let pc = peer_connection(cfg, handler, false)
+                        .await
+                        .map_err(|_| first.clone())?;
+                    MDNS_UNUSABLE.store(true, Ordering::Relaxed);
+                    tracing::warn!(
+                        error = %first,
+                        "mDNS is unusable on this host: calls use plain host candidates, \
+                         and a peer's .local candidates can't be resolved"
+                    );
+                    pc
+                }
+            }
+        };
         // The round trip, read every second while the link lives.
         let (weak, mut closed) = (Arc::downgrade(&pc), closed_rx);
         crate::spawn(async move {

@@ -120,10 +120,97 @@ pub enum MediaEvent {
         audio_muted: bool,
         video_enabled: bool,
     },
-    /// The session is over; `reason` is `left`, `call_ended`, `ice_timeout`, `ice_failed`.
+    /// The session is over, and why; a failure ([`EndReason::is_failure`])
+    /// is something to tell the user ([`EndReason::message`]).
     Ended {
-        reason: String,
+        reason: EndReason,
     },
+}
+
+/// Why a media session ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// This device left: hung up, declined, or dropped the session.
+    Left,
+    /// The call ended, was cancelled or was declined.
+    CallEnded,
+    /// The signaling connection closed for good.
+    SignalingClosed,
+    /// A link connected, dropped, and did not come back within 30 s.
+    IceTimeout,
+    /// A link never connected within 30 s.
+    IceFailed,
+    /// A peer connection could not be created; the text says why.
+    NoPeerConnection(String),
+    /// ICE gathering found no local address to offer (no usable network
+    /// interface, or, relay-only, no TURN server reachable).
+    NoCandidates,
+}
+
+impl EndReason {
+    /// The reason's stable name (the CLI's `reason`, the desktop's detail).
+    pub fn code(&self) -> &'static str {
+        match self {
+            EndReason::Left => "left",
+            EndReason::CallEnded => "call_ended",
+            EndReason::SignalingClosed => "signaling_closed",
+            EndReason::IceTimeout => "ice_timeout",
+            EndReason::IceFailed => "ice_failed",
+            EndReason::NoPeerConnection(_) => "no_peer_connection",
+            EndReason::NoCandidates => "no_candidates",
+        }
+    }
+
+    /// Whether the call's media failed (rather than ending as calls do).
+    pub fn is_failure(&self) -> bool {
+        match self {
+            EndReason::Left | EndReason::CallEnded => false,
+            EndReason::SignalingClosed
+            | EndReason::IceTimeout
+            | EndReason::IceFailed
+            | EndReason::NoPeerConnection(_)
+            | EndReason::NoCandidates => true,
+        }
+    }
+
+    /// What to tell the user.
+    pub fn message(&self) -> String {
+        match self {
+            EndReason::Left => "You left the call.".into(),
+            EndReason::CallEnded => "The call ended.".into(),
+            EndReason::SignalingClosed => "Lost the connection to the server.".into(),
+            EndReason::IceTimeout => "The connection to the other side was lost and did not come back within 30 seconds.".into(),
+            EndReason::IceFailed => "Could not reach the other side within 30 seconds (a firewall, or no TURN relay).".into(),
+            EndReason::NoPeerConnection(e) => format!("Call media could not start: {e}"),
+            EndReason::NoCandidates => "No network address to send media from: no usable network interface (or relay server) was found.".into(),
+        }
+    }
+
+    /// The session's own giving up, from the reconnect timers.
+    fn from_give_up(g: crate::reconnect::GiveUp) -> Self {
+        match g {
+            crate::reconnect::GiveUp::IceTimeout => EndReason::IceTimeout,
+            crate::reconnect::GiveUp::IceFailed => EndReason::IceFailed,
+        }
+    }
+
+    /// Whether peers are told `bye` (we are leaving on purpose, or gave up).
+    fn says_bye(&self) -> bool {
+        match self {
+            EndReason::Left
+            | EndReason::IceTimeout
+            | EndReason::IceFailed
+            | EndReason::NoPeerConnection(_)
+            | EndReason::NoCandidates => true,
+            EndReason::CallEnded | EndReason::SignalingClosed => false,
+        }
+    }
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
 }
 
 /// One remote VP8 frame, undecoded: for a renderer that decodes itself (the
@@ -249,6 +336,7 @@ pub async fn join_session(
         joined: false,
         joined_uids: Default::default(),
         connected_once: false,
+        fatal: None,
         next_gen: 0,
     };
     // Listen first, then read the call's current state: whatever changes
@@ -413,6 +501,9 @@ struct Session {
     joined: bool,
     joined_uids: std::collections::HashSet<UserId>,
     connected_once: bool,
+    /// Set when media can't go on (a peer connection that can't be made):
+    /// the run loop ends the session with it.
+    fatal: Option<EndReason>,
     next_gen: u32,
 }
 
@@ -514,7 +605,10 @@ impl Session {
         let link = match Link::new(key, &self.cfg, self.link_tx.clone()).await {
             Ok(l) => Arc::new(l),
             Err(e) => {
-                tracing::warn!(error = %e, peer = %uid, "could not create a peer connection");
+                tracing::error!(error = %e, peer = %uid, "could not create a peer connection");
+                // Not silently media-less: the session ends and says why.
+                self.fatal
+                    .get_or_insert(EndReason::NoPeerConnection(e.to_string()));
                 return None;
             }
         };
@@ -781,7 +875,7 @@ impl Session {
         }
     }
 
-    async fn on_link(&mut self, ev: LinkEvent) -> Option<String> {
+    async fn on_link(&mut self, ev: LinkEvent) -> Option<EndReason> {
         match ev {
             LinkEvent::LocalIce {
                 peer,
@@ -822,6 +916,15 @@ impl Session {
                     p.keyframe_asked = Some(Instant::now());
                     let device = p.device.clone();
                     self.signal(&uid, device.as_ref(), MediaSignal::KeyframeRequest);
+                }
+            }
+            LinkEvent::NoCandidates { peer } => {
+                let uid = self.by_key.get(&peer)?;
+                let p = self.peers.get(uid)?;
+                // Fatal only before media ever flowed: a restart that finds
+                // nothing (the network is down) is the reconnect timers' to judge.
+                if !p.link_connected && !self.connected_once {
+                    return Some(EndReason::NoCandidates);
                 }
             }
             LinkEvent::KeyframeWanted { peer } => {
@@ -950,7 +1053,7 @@ impl Session {
     }
 
     /// Runs reconnect timers due by now; `Some(reason)` ends the session.
-    async fn on_timers(&mut self) -> Option<String> {
+    async fn on_timers(&mut self) -> Option<EndReason> {
         let now = self.since_epoch();
         let mut restart = Vec::new();
         for p in self.peers.values_mut() {
@@ -962,7 +1065,7 @@ impl Session {
                         restart.push(p.uid.clone());
                     }
                 }
-                Action::GiveUp(g) => return Some(g.reason().to_owned()),
+                Action::GiveUp(g) => return Some(EndReason::from_give_up(g)),
             }
         }
         for uid in restart {
@@ -987,7 +1090,10 @@ impl Session {
         mut links: mpsc::UnboundedReceiver<LinkEvent>,
     ) {
         let mut done: Option<oneshot::Sender<()>> = None;
-        let reason: String = loop {
+        let reason: EndReason = loop {
+            if let Some(r) = self.fatal.take() {
+                break r;
+            }
             let deadline = self.next_deadline();
             let timer = async {
                 match deadline {
@@ -997,7 +1103,7 @@ impl Session {
             };
             tokio::select! {
                 c = cmds.recv() => match c {
-                    Some(Command::Leave(tx)) => { done = Some(tx); break "left".into(); }
+                    Some(Command::Leave(tx)) => { done = Some(tx); break EndReason::Left; }
                     Some(Command::Accepted(call)) => {
                         self.update_joined(&call);
                         // Peers we are not linked with yet (no pre-connect) hear from us.
@@ -1016,7 +1122,7 @@ impl Session {
                         if let Some(s) = &self.source { s.set_video(v); }
                         self.broadcast_state();
                     }
-                    None => break "left".into(),
+                    None => break EndReason::Left,
                 },
                 ev = signals.next() => match ev {
                     Some(ClientEvent::Media { call, from, from_device, signal }) if call == self.call => {
@@ -1030,13 +1136,13 @@ impl Session {
                         }
                         EventKind::CallEndedMessageReceived
                         | EventKind::IncomingCallCancelled
-                        | EventKind::OutgoingCallRejected => break "call_ended".into(),
+                        | EventKind::OutgoingCallRejected => break EndReason::CallEnded,
                         EventKind::IncomingCallReceived
                         | EventKind::OutgoingCallAccepted
                         | EventKind::ParticipantJoined => {}
                     }},
                     Some(_) => {}
-                    None => break "signaling_closed".into(),
+                    None => break EndReason::SignalingClosed,
                 },
                 Some(ev) = links.recv() => {
                     if let Some(r) = self.on_link(ev).await { break r; }
@@ -1048,11 +1154,15 @@ impl Session {
         };
         let uids: Vec<UserId> = self.peers.keys().cloned().collect();
         for u in uids {
-            self.remove_peer(&u, reason == "left" || reason.starts_with("ice_"))
-                .await;
+            self.remove_peer(&u, reason.says_bye()).await;
         }
         if let Some(src) = self.source.take() {
             src.stop();
+        }
+        if reason.is_failure() {
+            tracing::warn!(reason = %reason, "call media failed: {}", reason.message());
+        } else {
+            tracing::debug!(reason = %reason, "media session over");
         }
         let _ = self.events.send(MediaEvent::Ended { reason });
         if let Some(tx) = done {

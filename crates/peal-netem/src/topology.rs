@@ -56,6 +56,17 @@ impl Path {
     /// Makes the path with `profile` (as `peal-netem forward` takes it),
     /// running the forwarder binary at `netem`. Needs root (CAP_NET_ADMIN).
     pub fn create(profile: &str, netem: &std::path::Path) -> std::io::Result<Path> {
+        Path::create_with(profile, netem, true)
+    }
+
+    /// As [`Path::create`]; `default_route: false` leaves both sides with
+    /// only their subnet's route, as on an offline LAN or some VPNs: no
+    /// route for multicast, so an mDNS socket can't join its group.
+    pub fn create_with(
+        profile: &str,
+        netem: &std::path::Path,
+        default_route: bool,
+    ) -> std::io::Result<Path> {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let base = format!("peal{}-{n}", std::process::id());
         let names = ["a", "b", "f"].map(|s| format!("{base}{s}"));
@@ -96,7 +107,7 @@ impl Path {
                 "ip", "-n", ns, "link", "set", "dev", dev, "up", "promisc", "on",
             ])?;
         }
-        for ns in [a, b] {
+        for ns in [a, b].into_iter().filter(|_| default_route) {
             run(&["ip", "-n", ns, "route", "add", "default", "dev", "eth0"])?;
         }
         let mut child = Command::new("ip")
