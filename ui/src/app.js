@@ -168,7 +168,7 @@ async function place(receiver, group, video) {
 }
 
 // Remote video: VP8 frames decoded by WebCodecs, one canvas per participant.
-/** @type {Map<string, {decoder: any, canvas: HTMLCanvasElement, waitingForKey: boolean}>} */
+/** @type {Map<string, {decoder: any, canvas: HTMLCanvasElement, waitingForKey: boolean, size: string}>} */
 const tiles = new Map();
 const videoStats = /** @type {any} */ (window).pealVideo = { received: 0, keys: 0, decoded: 0, errors: 0, last: "", fps: 0 };
 let decodedAtLastTick = 0;
@@ -181,7 +181,7 @@ function resetVideo() {
   $("tiles").replaceChildren();
 }
 
-/** @type {{decoder: any, canvas: HTMLCanvasElement, waitingForKey: boolean} | null} */
+/** @type {{decoder: any, canvas: HTMLCanvasElement, waitingForKey: boolean, size: string} | null} */
 let selfView = null;
 
 /** Our own video, small, over the grid. */
@@ -189,7 +189,7 @@ function selfTile() {
   if (selfView) return selfView;
   const canvas = /** @type {HTMLCanvasElement} */ ($("self"));
   canvas.hidden = false;
-  selfView = { decoder: null, canvas, waitingForKey: true };
+  selfView = { decoder: null, canvas, waitingForKey: true, size: "" };
   return selfView;
 }
 
@@ -210,7 +210,7 @@ function tile(from) {
   div.append(canvas, label);
   $("tiles").append(div);
   $("tiles").dataset.count = String(tiles.size + 1);
-  t = { decoder: null, canvas, waitingForKey: true };
+  t = { decoder: null, canvas, waitingForKey: true, size: "" };
   tiles.set(from, t);
   return t;
 }
@@ -256,6 +256,7 @@ function onVideo(buf) {
         error: () => { videoStats.errors++; t.decoder = null; t.waitingForKey = true; },
       });
       t.decoder.configure({ codec: "vp8", codedWidth: width, codedHeight: height });
+      t.size = `${width}x${height}`;
     } catch (e) {
       videoStats.errors++;
       videoStats.last = `decoder: ${e}`;
@@ -265,6 +266,16 @@ function onVideo(buf) {
     t.waitingForKey = true;
   }
   if (key) videoStats.keys++;
+  // The sender steps its picture size with the bandwidth (at a keyframe).
+  if (key && t.size !== `${width}x${height}`) {
+    try {
+      t.decoder.configure({ codec: "vp8", codedWidth: width, codedHeight: height });
+      t.size = `${width}x${height}`;
+    } catch (e) {
+      videoStats.errors++;
+      videoStats.last = `decoder: ${e}`;
+    }
+  }
   if (t.waitingForKey && !key) return;
   t.waitingForKey = false;
   try {

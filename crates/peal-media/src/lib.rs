@@ -17,12 +17,20 @@
 //! - [`synthetic`]: the moving test pattern and the tone, and their checks.
 //! - [`vpx`]: VP8 encode/decode on the system libvpx (the only unsafe code).
 //! - [`reconnect`]: when to restart ICE and when to give up, time as an input.
+//! - [`bwe`]: the delay-based bandwidth estimate (trendline + AIMD); pure.
+//! - [`rate`]: from the bandwidth estimate (GCC, in `link`) to the video
+//!   encoder's bitrate and its quality ladder (size, frame rate), and
+//!   Opus's expected loss; pure.
+//! - [`scale`]: an I420 picture at half size, for the ladder; pure.
 
 pub mod assemble;
+pub mod bwe;
 pub mod devices;
 pub mod echo;
 pub mod link;
+pub mod rate;
 pub mod reconnect;
+pub mod scale;
 pub mod session;
 pub mod source;
 pub mod stats;

@@ -14,12 +14,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{
-    Attribute, Interceptor, NackResponderBuilder, Packet, Registry, Slot, StreamInfo, TaggedPacket,
+    Attribute, BandwidthEstimator, CongestionControlBuilder, EstimatorStats, Gcc, Interceptor,
+    NackResponderBuilder, PacerBuilder, Packet, PacketReport, Registry, Slot, StreamInfo,
+    TaggedPacket, TwccReceiverBuilder, TwccSenderBuilder,
 };
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+    configure_rtcp_reports, configure_simulcast_extension_headers,
 };
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
@@ -44,6 +46,7 @@ use webrtc::peer_connection::{
 };
 
 use crate::assemble::{RtpIn, Vp8Assembler};
+use crate::bwe::{DelayBased, Sent};
 use crate::MediaError;
 
 const VIDEO_PT: u8 = 96;
@@ -121,6 +124,16 @@ pub enum LinkEvent {
     NoCandidates {
         peer: u64,
     },
+    /// The bandwidth estimate for what we send to this peer changed (bit/s).
+    TargetBitrate {
+        peer: u64,
+        bps: f64,
+    },
+    /// The fraction of our audio the peer reports lost (its receiver reports).
+    AudioLoss {
+        peer: u64,
+        fraction: f64,
+    },
     /// One Opus frame from the peer.
     Audio {
         peer: u64,
@@ -145,10 +158,13 @@ struct Handler {
     gathered: AtomicUsize,
 }
 
-/// Marks inbound keyframe requests (PLI, FIR) for the application: the
-/// chain ends all inbound RTCP by default, and our encoder has to hear them.
-#[derive(Default)]
-struct KeyframeRequests {
+/// The application's end of the chain: marks inbound keyframe requests
+/// (PLI, FIR) for delivery (the chain ends all inbound RTCP by default, and
+/// our encoder has to hear them), and passes each new bandwidth estimate
+/// the congestion controller attached to a feedback packet to the session.
+struct AppFeedback {
+    peer: u64,
+    tx: mpsc::UnboundedSender<LinkEvent>,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
 }
@@ -158,7 +174,7 @@ fn is_keyframe_request(p: &dyn rtc::rtcp::Packet) -> bool {
     any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
+impl Protocol<TaggedPacket, TaggedPacket, ()> for AppFeedback {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
     type Eout = ();
@@ -166,6 +182,14 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
     type Time = Instant;
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        for a in &msg.message.attributes {
+            if let Attribute::TargetBitrateChanged { bits_per_second } = a {
+                let _ = self.tx.send(LinkEvent::TargetBitrate {
+                    peer: self.peer,
+                    bps: bits_per_second / crate::rate::PACING_FACTOR,
+                });
+            }
+        }
         if let Packet::Rtcp(ps) = &msg.message.packet {
             if ps.iter().any(|p| is_keyframe_request(p.as_ref())) {
                 msg.message.add(Attribute::DeliverToApplication);
@@ -192,44 +216,145 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
     }
 }
 
-impl Interceptor for KeyframeRequests {
+impl Interceptor for AppFeedback {
     fn bind_local_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
-/// The interceptor chain: webrtc-rs's defaults (NACK responder, TWCC
-/// receiver, reports) and keyframe requests delivered to us. Not its NACK
-/// generator: it asks on a fixed 100 ms timer, and our jitter buffer knows
-/// better what is missing, when it went missing and whether anything would
-/// still use it ([`Vp8Assembler::nacks`]).
-fn interceptors(media: &mut MediaEngine) -> Result<Registry, MediaError> {
-    for parameter in ["", "pli"] {
-        media.register_feedback(
-            rtc::rtp_transceiver::rtp_sender::RTCPFeedback {
-                typ: "nack".to_owned(),
-                parameter: parameter.to_owned(),
-            },
-            RtpCodecKind::Video,
+/// The send-side estimate: our delay-based half ([`crate::bwe`], which
+/// sees a growing queue that webrtc-rs's delay half misses) and GCC's
+/// loss-based half, the lower of the two; reported to the pacer as the
+/// pacing rate ([`crate::rate::PACING_FACTOR`] x the estimate), which
+/// [`AppFeedback`] divides back out.
+struct Estimator {
+    delay: DelayBased,
+    /// Only its loss half is used.
+    gcc: Gcc,
+    sent: Vec<Sent>,
+}
+
+impl Estimator {
+    fn new() -> Self {
+        use crate::rate::{MAX_BPS, MIN_BPS, START_BPS};
+        Estimator {
+            delay: DelayBased::new(START_BPS, MIN_BPS, MAX_BPS),
+            gcc: Gcc::new(START_BPS, MIN_BPS, MAX_BPS),
+            sent: Vec::new(),
+        }
+    }
+
+    fn estimate(&self) -> f64 {
+        self.delay.target().min(self.gcc.loss_based_bitrate())
+    }
+}
+
+impl BandwidthEstimator for Estimator {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        self.gcc.on_reports(now, reports);
+        self.sent.clear();
+        self.sent.extend(reports.iter().map(|r| Sent {
+            departure: r.departure,
+            arrival: r.arrival.filter(|_| r.arrived),
+            size: r.size,
+        }));
+        self.delay.on_reports(now, &self.sent);
+        tracing::trace!(
+            delay_kbps = self.delay.target() / 1000.0,
+            loss_kbps = self.gcc.loss_based_bitrate() / 1000.0,
+            usage = ?self.delay.usage(),
+            reports = reports.len(),
+            "estimate"
         );
     }
-    media.register_feedback(
-        rtc::rtp_transceiver::rtp_sender::RTCPFeedback {
-            typ: "ccm".to_owned(),
-            parameter: "fir".to_owned(),
-        },
-        RtpCodecKind::Video,
-    );
+    fn target_bitrate(&self) -> f64 {
+        self.estimate() * crate::rate::PACING_FACTOR
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.gcc.handle_timeout(now);
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.gcc.poll_timeout()
+    }
+    fn stats(&self) -> EstimatorStats {
+        let mut st = self.gcc.stats();
+        st.delay_based_bitrate = Some(self.delay.target());
+        st
+    }
+}
+
+/// The most the pacer lets go at once: four full packets, ~40 ms at the
+/// starting pacing rate. A larger burst lands whole in the bottleneck's
+/// queue; a home router's holds ~100 ms (7.5 KB at 600 kbit/s), and a
+/// 16 KB burst overflowed it (narrow600: ~10% of packets tail-dropped).
+const PACER_BURST_BITS: f64 = 4.0 * 1500.0 * 8.0;
+
+/// The interceptor chain: the NACK responder, send-side congestion control
+/// (transport-wide sequence numbers out, TWCC feedback in, GCC, a pacer),
+/// the TWCC recorder for the peer's estimator, RTCP reports, and
+/// [`AppFeedback`]. Not webrtc-rs's NACK generator: it asks on a fixed
+/// 100 ms timer, and our jitter buffer knows better what is missing, when it
+/// went missing and whether anything would still use it
+/// ([`Vp8Assembler::nacks`]).
+fn interceptors(
+    media: &mut MediaEngine,
+    peer: u64,
+    tx: mpsc::UnboundedSender<LinkEvent>,
+) -> Result<Registry, MediaError> {
+    use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpHeaderExtensionCapability};
+    let feedback = |typ: &str, parameter: &str| RTCPFeedback {
+        typ: typ.to_owned(),
+        parameter: parameter.to_owned(),
+    };
+    for f in [
+        feedback("nack", ""),
+        feedback("nack", "pli"),
+        feedback("ccm", "fir"),
+    ] {
+        media.register_feedback(f, RtpCodecKind::Video);
+    }
+    for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+        media.register_feedback(feedback("transport-cc", ""), kind);
+        media
+            .register_header_extension(
+                RTCRtpHeaderExtensionCapability {
+                    uri: rtc::sdp::extmap::TRANSPORT_CC_URI.to_owned(),
+                },
+                kind,
+                None,
+            )
+            .map_err(MediaError::rtc)?;
+    }
     let registry = Registry::new()
         .with(
             Slot::NackResponder,
             NackResponderBuilder::new().with_size(NACK_HISTORY).build(),
         )
+        .with(
+            Slot::CongestionControl,
+            CongestionControlBuilder::new(Estimator::new()).build(),
+        )
+        .with(Slot::TwccSender, TwccSenderBuilder::new().build())
+        .with(
+            Slot::Pacer,
+            PacerBuilder::new()
+                .with_target_bitrate(crate::rate::START_BPS * crate::rate::PACING_FACTOR)
+                .with_burst_bits(PACER_BURST_BITS)
+                .build(),
+        )
+        .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build())
         // Application-ward of everything: the chain has acted on the packet first.
-        .with(Slot::from(14_000usize), KeyframeRequests::default());
+        .with(
+            Slot::from(14_000usize),
+            AppFeedback {
+                peer,
+                tx,
+                read: VecDeque::new(),
+                write: VecDeque::new(),
+            },
+        );
     configure_simulcast_extension_headers(media).map_err(MediaError::rtc)?;
-    let registry = configure_twcc_receiver_only(registry, media).map_err(MediaError::rtc)?;
     Ok(configure_rtcp_reports(registry))
 }
 
@@ -457,15 +582,27 @@ async fn read_track(
     }
 }
 
-/// The round trip of the pair ICE nominated, if measured.
-async fn measure_rtt(pc: &dyn PeerConnection) -> Option<Duration> {
+/// What the path looks like: the round trip of the pair ICE nominated (if
+/// measured) and the fraction of our audio the peer last reported lost.
+async fn measure_path(pc: &dyn PeerConnection, audio_ssrc: u32) -> (Option<Duration>, Option<f64>) {
     let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
     let rtt = report
         .candidate_pairs()
         .filter(|p| p.nominated && p.current_round_trip_time > 0.0)
         .map(|p| p.current_round_trip_time)
         .fold(0.0f64, f64::max);
-    (rtt > 0.0).then(|| Duration::from_secs_f64(rtt.min(10.0)))
+    let loss = report.iter().find_map(|e| match e {
+        webrtc::peer_connection::RTCStatsReportEntry::RemoteInboundRtp(s)
+            if s.received_rtp_stream_stats.rtp_stream_stats.ssrc == audio_ssrc =>
+        {
+            Some(s.fraction_lost)
+        }
+        _ => None,
+    });
+    (
+        (rtt > 0.0).then(|| Duration::from_secs_f64(rtt.min(10.0))),
+        loss,
+    )
 }
 
 fn local_track(
@@ -535,6 +672,7 @@ async fn peer_connection(
     handler: Arc<Handler>,
     mdns: bool,
 ) -> Result<Arc<dyn PeerConnection>, MediaError> {
+    let (peer, tx) = (handler.peer, handler.tx.clone());
     let (video_codec, audio_codec) = codecs();
     let mut media = MediaEngine::default();
     media
@@ -543,7 +681,7 @@ async fn peer_connection(
     media
         .register_codec(audio_codec, RtpCodecKind::Audio)
         .map_err(MediaError::rtc)?;
-    let registry = interceptors(&mut media)?;
+    let registry = interceptors(&mut media, peer, tx)?;
     let mut settings = SettingEngineBuilder::new()
         .with_ice_connection_attempts(Some(cfg.ice_check_interval), None)
         // ICE `failed` only after our own 30 s give-up: until then an ICE
@@ -614,7 +752,7 @@ impl Link {
         let rtt_us = Arc::new(AtomicU64::new(0));
         let handler = Arc::new(Handler {
             peer,
-            tx,
+            tx: tx.clone(),
             closed: closed_rx.clone(),
             video: video.clone(),
             reading_feedback: Arc::new(AtomicBool::new(false)),
@@ -642,17 +780,24 @@ impl Link {
                 }
             }
         };
-        // The round trip, read every second while the link lives.
-        let (weak, mut closed) = (Arc::downgrade(&pc), closed_rx);
+        // The round trip and our audio's loss, read every second while the link lives.
+        let (weak, mut closed, events) = (Arc::downgrade(&pc), closed_rx, tx);
         crate::spawn(async move {
+            let mut last_loss = None;
             loop {
                 tokio::select! {
                     () = tokio::time::sleep(RTT_EVERY) => {}
                     _ = closed.wait_for(|c| *c) => break,
                 }
                 let Some(pc) = weak.upgrade() else { break };
-                if let Some(rtt) = measure_rtt(pc.as_ref()).await {
+                let (rtt, loss) = measure_path(pc.as_ref(), audio_ssrc).await;
+                if let Some(rtt) = rtt {
                     rtt_us.store(rtt.as_micros() as u64, Ordering::Relaxed);
+                }
+                if loss.is_some() && loss != last_loss {
+                    last_loss = loss;
+                    let fraction = loss.unwrap_or(0.0);
+                    let _ = events.send(LinkEvent::AudioLoss { peer, fraction });
                 }
             }
         });

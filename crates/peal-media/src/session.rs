@@ -60,7 +60,12 @@ pub struct SessionSettings {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
+    /// The ceiling for the video encoder's target; the bandwidth estimate
+    /// sets the target below it (see [`crate::rate`]).
     pub video_kbps: u32,
+    /// `Sources::Synthetic` sends the detailed, camera-like picture (VP8
+    /// spends 1-1.5 Mbit/s on it) instead of the light one (~170 kbit/s).
+    pub synthetic_detail: bool,
     pub relay_only: bool,
     pub bind: Vec<String>,
     pub ice_check_interval: Duration,
@@ -86,7 +91,10 @@ impl SessionSettings {
             width: 640,
             height: 480,
             fps: 30,
-            video_kbps: 800,
+            // 640x480@30 of camera detail looks good at 1.5 Mbit/s; libwebrtc
+            // caps that resolution at about 1.7.
+            video_kbps: 1500,
+            synthetic_detail: false,
             relay_only: false,
             bind: vec!["0.0.0.0:0".to_owned()],
             ice_check_interval: Duration::from_millis(20),
@@ -463,6 +471,11 @@ struct Peer {
     link_connected: bool,
     /// When we last asked this peer for a keyframe.
     keyframe_asked: Option<Instant>,
+    /// The bandwidth estimate for what we send this peer (bit/s): where
+    /// the estimator starts until it says otherwise.
+    estimate_bps: f64,
+    /// The fraction of our audio this peer reports lost.
+    audio_loss: f64,
     /// Candidates that came before the remote description.
     held_ice: Vec<(String, Option<String>, Option<u16>)>,
     reconnect: Reconnect,
@@ -530,6 +543,8 @@ impl Session {
             )?),
             Sources::None | Sources::Echo => None,
         };
+        // A new source starts from what the links already know of the path.
+        self.apply_estimates();
         Ok(())
     }
 
@@ -628,6 +643,8 @@ impl Session {
             offer_gen: 0,
             link_connected: false,
             keyframe_asked: None,
+            estimate_bps: crate::rate::START_BPS,
+            audio_loss: 0.0,
             held_ice: Vec::new(),
             reconnect: Reconnect::new(self.since_epoch()),
             decoder: None,
@@ -918,6 +935,16 @@ impl Session {
                     self.signal(&uid, device.as_ref(), MediaSignal::KeyframeRequest);
                 }
             }
+            LinkEvent::TargetBitrate { peer, bps } => {
+                let uid = self.by_key.get(&peer)?.clone();
+                self.peers.get_mut(&uid)?.estimate_bps = bps;
+                self.apply_estimates();
+            }
+            LinkEvent::AudioLoss { peer, fraction } => {
+                let uid = self.by_key.get(&peer)?.clone();
+                self.peers.get_mut(&uid)?.audio_loss = fraction;
+                self.apply_estimates();
+            }
             LinkEvent::NoCandidates { peer } => {
                 let uid = self.by_key.get(&peer)?;
                 let p = self.peers.get(uid)?;
@@ -1050,6 +1077,28 @@ impl Session {
             }
         }
         None
+    }
+
+    /// One encode serves every link, so it follows the narrowest: the
+    /// lowest estimate and the highest loss among the peers media goes to.
+    fn apply_estimates(&mut self) {
+        let live = || {
+            self.peers
+                .values()
+                .filter(|p| p.active.load(Ordering::Relaxed))
+        };
+        let estimate = live().map(|p| p.estimate_bps).reduce(f64::min);
+        let loss = live().map(|p| p.audio_loss).fold(0.0, f64::max);
+        if let Some(bps) = estimate {
+            tracing::debug!(kbps = bps / 1000.0, audio_loss = loss, "path estimate");
+            lock(&self.stats).sent.estimate_kbps = (bps / 1000.0) as u64;
+        }
+        if let Some(src) = &self.source {
+            if let Some(bps) = estimate {
+                src.set_estimate(bps);
+            }
+            src.set_audio_loss(loss);
+        }
     }
 
     /// Runs reconnect timers due by now; `Some(reason)` ends the session.

@@ -8,7 +8,7 @@
 //! broadcast channel, where a link that falls behind skips frames instead of
 //! holding the others back.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use crate::devices::{Camera, Microphone};
+use crate::scale::halve_i420;
 use crate::session::{unix_ms, SessionSettings};
 use crate::stats::StatsInner;
 use crate::synthetic::{Stamp, Tone, VideoPattern, AUDIO_FRAME, SAMPLE_RATE};
@@ -45,12 +46,21 @@ struct Flags {
     now: AtomicBool,
     audio: AtomicBool,
     video: AtomicBool,
+    /// The bandwidth estimate for what we send (bit/s; 0: none yet).
+    estimate_bps: AtomicU64,
+    /// The audio loss Opus should expect, in percent.
+    loss_pct: AtomicI32,
 }
 
 fn opus_encoder() -> Result<opus::Encoder, MediaError> {
     let mut enc = opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)
         .map_err(|e| MediaError::Codec(format!("opus encoder: {e}")))?;
     let _ = enc.set_bitrate(opus::Bitrate::Bits(32_000));
+    // In-band FEC: each packet carries a coarse copy of the one before, which
+    // the receiver decodes when that one was lost; it costs bits only once
+    // the expected loss (set from the peer's receiver reports) is above 0.
+    let _ = enc.set_inband_fec(true);
+    let _ = enc.set_packet_loss_perc(0);
     Ok(enc)
 }
 
@@ -73,9 +83,15 @@ impl AudioDecoder {
     }
 }
 
-/// The video half: one VP8 encoder whose frames go to every link.
+/// The video half: one VP8 encoder whose frames go to every link, at the
+/// size and rate the quality ladder ([`crate::rate::Layer`]) asks for.
 struct VideoOut {
     enc: Vp8Encoder,
+    rate: crate::rate::RateControl,
+    /// The source's own size (the ladder's full size).
+    full: (u32, u32),
+    /// Frames captured (for skipping every other one at a low rate).
+    captured: u64,
     out: broadcast::Sender<Encoded>,
     stats: Arc<Mutex<StatsInner>>,
     flags: Arc<Flags>,
@@ -97,15 +113,13 @@ impl VideoOut {
         flags: Arc<Flags>,
     ) -> Result<Self, MediaError> {
         let fps = settings.fps.clamp(1, 60);
-        let enc = Vp8Encoder::new(EncoderConfig {
-            width,
-            height,
-            fps,
-            bitrate_kbps: settings.video_kbps,
-        })
-        .map_err(|e| MediaError::Codec(e.to_string()))?;
+        let rate = crate::rate::RateControl::new(settings.video_kbps);
+        let (w, h) = ladder_size((width, height), rate.target().layer);
         Ok(VideoOut {
-            enc,
+            enc: encoder(w, h, fps, rate.target().kbps)?,
+            rate,
+            full: (width, height),
+            captured: 0,
             out,
             stats,
             flags,
@@ -114,14 +128,51 @@ impl VideoOut {
         })
     }
 
-    /// Encodes and sends one I420 picture (if video is on).
-    fn send(&mut self, i420: &[u8]) {
+    /// The target for the next frame, from the latest estimate.
+    fn plan(&mut self) -> crate::rate::VideoTarget {
+        let estimate = self.flags.estimate_bps.load(Ordering::Relaxed);
+        if estimate > 0 {
+            self.rate.update(estimate as f64, Instant::now())
+        } else {
+            self.rate.target()
+        }
+    }
+
+    /// The picture size for a target.
+    fn size_for(&self, t: crate::rate::VideoTarget) -> (u32, u32) {
+        ladder_size(self.full, t.layer)
+    }
+
+    /// Encodes and sends one `w`x`h` I420 picture (if video is on),
+    /// starting a new encoder (and so a keyframe) when the size changed.
+    fn send(&mut self, i420: &[u8], (w, h): (u32, u32), target: crate::rate::VideoTarget) {
         if !self.flags.video.load(Ordering::Relaxed) {
             return;
         }
+        let cfg = self.enc.config();
+        if (cfg.width, cfg.height) != (w, h) {
+            match encoder(w, h, cfg.fps, target.kbps) {
+                Ok(enc) => {
+                    tracing::info!(width = w, height = h, kbps = target.kbps, layer = ?target.layer, "video size changed");
+                    self.enc = enc;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, width = w, height = h, "video encoder not resized");
+                    return;
+                }
+            }
+        } else if let Err(e) = self.enc.set_bitrate_kbps(target.kbps) {
+            tracing::warn!(error = %e, kbps = target.kbps, "video bitrate not changed");
+        }
+        self.captured += 1;
+        let step = target.layer.frame_step();
+        let key_asked = self.flags.keyframe.load(Ordering::Relaxed);
+        if !self.captured.is_multiple_of(u64::from(step)) && !key_asked {
+            return; // a low rate: every other frame
+        }
         let due = self.last_key.is_none_or(|t| t.elapsed() >= KEYFRAME_EVERY);
         let key = self.flags.keyframe.swap(false, Ordering::Relaxed) || due;
-        let Ok(frames) = self.enc.encode(i420, key) else {
+        let Ok(frames) = self.enc.encode_for(i420, key, step) else {
             return;
         };
         for fr in frames {
@@ -131,16 +182,40 @@ impl VideoOut {
             {
                 let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());
                 st.sent.video_frames += 1;
+                st.sent.video_target_kbps = u64::from(target.kbps);
+                st.sent.video_width = w;
                 st.sent.keyframes += u64::from(fr.keyframe);
                 st.sent.bytes += fr.data.len() as u64;
             }
             let _ = self.out.send(Encoded {
                 video: true,
                 data: Bytes::from(fr.data),
-                duration: self.frame_every,
+                duration: self.frame_every * step,
             });
         }
     }
+}
+
+/// A source's size on a step of the ladder: divided by the layer's
+/// divisor where the result is still one the pattern and VP8 handle well
+/// (at least 320 wide, sides multiples of 4); else the full size.
+fn ladder_size((w, h): (u32, u32), layer: crate::rate::Layer) -> (u32, u32) {
+    let d = layer.divisor();
+    if d > 1 && w / d >= crate::synthetic::MIN_WIDTH && w % (4 * d) == 0 && h % (4 * d) == 0 {
+        (w / d, h / d)
+    } else {
+        (w, h)
+    }
+}
+
+fn encoder(width: u32, height: u32, fps: u32, kbps: u32) -> Result<Vp8Encoder, MediaError> {
+    Vp8Encoder::new(EncoderConfig {
+        width,
+        height,
+        fps,
+        bitrate_kbps: kbps,
+    })
+    .map_err(|e| MediaError::Codec(e.to_string()))
 }
 
 /// The audio half: one Opus encoder whose packets go to every link.
@@ -150,6 +225,7 @@ struct AudioOut {
     stats: Arc<Mutex<StatsInner>>,
     flags: Arc<Flags>,
     packet: Vec<u8>,
+    loss_pct: i32,
 }
 
 impl AudioOut {
@@ -164,6 +240,7 @@ impl AudioOut {
             stats,
             flags,
             packet: vec![0u8; 1500],
+            loss_pct: 0,
         })
     }
 
@@ -171,6 +248,10 @@ impl AudioOut {
     fn send(&mut self, pcm: &[i16; AUDIO_FRAME]) {
         if !self.flags.audio.load(Ordering::Relaxed) {
             return;
+        }
+        let loss = self.flags.loss_pct.load(Ordering::Relaxed);
+        if loss != self.loss_pct && self.enc.set_packet_loss_perc(loss).is_ok() {
+            self.loss_pct = loss;
         }
         let Ok(n) = self.enc.encode(pcm, &mut self.packet) else {
             return;
@@ -213,8 +294,13 @@ fn spawn(
 /// Where raw video comes from: the test pattern, a camera, or anything an
 /// app plugs in.
 pub trait VideoSource: Send + 'static {
-    /// The picture size, fixed for the source's life.
+    /// The picture size [`VideoSource::capture`] makes now.
     fn size(&self) -> (u32, u32);
+    /// Makes `width`x`height` pictures from now on, if this source can
+    /// (the pattern can; a camera keeps its size and the caller scales).
+    fn resize(&mut self, _width: u32, _height: u32) -> bool {
+        false
+    }
     /// `true` when [`VideoSource::capture`] waits for its own frames (a
     /// camera); `false` to be called on the session's frame clock.
     fn self_paced(&self) -> bool;
@@ -238,9 +324,11 @@ pub struct PatternSource {
 }
 
 impl PatternSource {
-    pub fn new(width: u32, height: u32) -> Result<Self, MediaError> {
+    /// `detail`: the camera-like picture ([`VideoPattern::with_detail`]).
+    pub fn new(width: u32, height: u32, detail: bool) -> Result<Self, MediaError> {
         let pattern = VideoPattern::new(width, height)
-            .map_err(|e| MediaError::Codec(format!("synthetic video: {e}")))?;
+            .map_err(|e| MediaError::Codec(format!("synthetic video: {e}")))?
+            .with_detail(detail);
         Ok(PatternSource {
             pattern,
             counter: 0,
@@ -251,6 +339,16 @@ impl PatternSource {
 impl VideoSource for PatternSource {
     fn size(&self) -> (u32, u32) {
         (self.pattern.width, self.pattern.height)
+    }
+
+    fn resize(&mut self, width: u32, height: u32) -> bool {
+        match VideoPattern::new(width, height) {
+            Ok(p) => {
+                self.pattern = p.with_detail(self.pattern.detail);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     fn self_paced(&self) -> bool {
@@ -331,6 +429,7 @@ fn wait_until(at: Instant, flags: &Flags) -> bool {
 /// source paces itself.
 fn video_loop(mut src: Box<dyn VideoSource>, mut out: VideoOut, flags: Arc<Flags>) {
     let mut i420 = Vec::new();
+    let mut half = Vec::new();
     let mut next = Instant::now();
     while !flags.stop.load(Ordering::Relaxed) {
         if !src.self_paced() {
@@ -354,11 +453,25 @@ fn video_loop(mut src: Box<dyn VideoSource>, mut out: VideoOut, flags: Arc<Flags
             }
             continue;
         }
+        let target = out.plan();
+        let want = out.size_for(target);
+        // A source that can make the smaller picture itself does; for the
+        // rest (a camera) it is halved here.
+        if src.size() != want {
+            src.resize(want.0, want.1);
+        }
         if let Err(e) = src.capture(&mut i420) {
             tracing::warn!(error = %e, "video source stopped");
             break;
         }
-        out.send(&i420);
+        let got = src.size();
+        if got == want {
+            out.send(&i420, want, target);
+        } else if halve_i420(&i420, got.0, got.1, &mut half) {
+            out.send(&half, (got.0 / 2, got.1 / 2), target);
+        } else {
+            out.send(&i420, got, target);
+        }
     }
 }
 
@@ -428,7 +541,7 @@ impl SourceHandle {
         tx: broadcast::Sender<Encoded>,
         stats: Arc<Mutex<StatsInner>>,
     ) -> Result<Self, MediaError> {
-        let video = PatternSource::new(settings.width, settings.height)?;
+        let video = PatternSource::new(settings.width, settings.height, settings.synthetic_detail)?;
         let audio = Tone::default();
         SourceHandle::start(
             Some(Box::new(video)),
@@ -466,6 +579,22 @@ impl SourceHandle {
         for t in &self.threads {
             t.thread().unpark();
         }
+    }
+
+    /// The bandwidth estimate for what we send (bit/s): the video encoder's
+    /// bitrate and frame rate follow it ([`crate::rate`]).
+    pub fn set_estimate(&self, bps: f64) {
+        self.flags
+            .estimate_bps
+            .store(bps.max(0.0) as u64, Ordering::Relaxed);
+    }
+
+    /// The fraction of our audio the peers report lost: Opus's FEC follows it.
+    pub fn set_audio_loss(&self, fraction: f64) {
+        self.flags.loss_pct.store(
+            crate::rate::opus_expected_loss_pct(fraction),
+            Ordering::Relaxed,
+        );
     }
 
     pub fn set_audio(&self, on: bool) {

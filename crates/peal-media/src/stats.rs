@@ -58,6 +58,12 @@ pub struct SentStats {
     pub audio_frames: u64,
     pub keyframes: u64,
     pub bytes: u64,
+    /// The bandwidth estimate for what we send (the lowest over our links), kbit/s.
+    pub estimate_kbps: u64,
+    /// The video encoder's current target, kbit/s.
+    pub video_target_kbps: u64,
+    /// The width of the picture we send now (the quality ladder's step).
+    pub video_width: u32,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]

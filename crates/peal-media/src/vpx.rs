@@ -11,10 +11,14 @@ use std::mem::MaybeUninit;
 use std::os::raw::{c_int, c_uint, c_ulong};
 use std::ptr;
 
+use vpx_sys::vp8e_enc_control_id::{self, VP8E_SET_CPUUSED, VP8E_SET_MAX_INTRA_BITRATE_PCT};
 use vpx_sys::{
     vpx_codec_ctx_t, vpx_codec_cx_pkt_kind, vpx_codec_dec_cfg_t, vpx_codec_enc_cfg_t,
     vpx_codec_err_t, vpx_codec_iter_t, vpx_image_t, vpx_img_fmt, vpx_rc_mode,
 };
+
+/// A keyframe's size cap, in percent of one frame's share of the target.
+const MAX_INTRA_BITRATE_PCT: c_int = 300;
 
 /// A libvpx call failed; `what` names the call.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,8 @@ pub struct EncodedFrame {
 pub struct Vp8Encoder {
     ctx: Box<vpx_codec_ctx_t>,
     cfg: EncoderConfig,
+    /// libvpx's view of the settings, kept to change the bitrate on the fly.
+    enc_cfg: vpx_codec_enc_cfg_t,
     pts: i64,
 }
 
@@ -89,6 +95,12 @@ impl Vp8Encoder {
             c.rc_min_quantizer = 4;
             c.rc_max_quantizer = 48;
             c.rc_undershoot_pct = 95;
+            // Over the target by at most 15% (libwebrtc's value): the
+            // target is what the path's estimate says it takes.
+            c.rc_overshoot_pct = 15;
+            // Skip a frame rather than overshoot when the buffer runs dry
+            // (libwebrtc's threshold): a late frame helps nobody.
+            c.rc_dropframe_thresh = 30;
             c.rc_buf_sz = 1000;
             c.rc_buf_initial_sz = 500;
             c.rc_buf_optimal_sz = 600;
@@ -108,27 +120,70 @@ impl Vp8Encoder {
             let mut enc = Vp8Encoder {
                 ctx: ctx.assume_init(),
                 cfg,
+                enc_cfg: c,
                 pts: 0,
             };
             // Speed over quality: -6 is what real-time VP8 senders use on one core.
-            check(
-                "control(cpuused)",
-                vpx_sys::vpx_codec_control_(
-                    &mut *enc.ctx,
-                    vpx_sys::vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int,
-                    -6 as c_int,
-                ),
+            enc.control("control(cpuused)", VP8E_SET_CPUUSED, -6)?;
+            // A keyframe at most 3 frames' worth of the target (libwebrtc's
+            // floor for this): an uncapped one is 10-20 frames' worth, a
+            // burst that overflows a shallow router queue, is lost, is asked
+            // for again, and is lost again.
+            enc.control(
+                "control(max intra bitrate)",
+                VP8E_SET_MAX_INTRA_BITRATE_PCT,
+                MAX_INTRA_BITRATE_PCT,
             )?;
             Ok(enc)
         }
+    }
+
+    fn control(
+        &mut self,
+        what: &'static str,
+        id: vp8e_enc_control_id,
+        v: c_int,
+    ) -> Result<(), VpxError> {
+        // SAFETY: `ctx` is an initialised encoder; every control used here
+        // takes one int.
+        check(what, unsafe {
+            vpx_sys::vpx_codec_control_(&mut *self.ctx, id as c_int, v)
+        })
     }
 
     pub fn config(&self) -> EncoderConfig {
         self.cfg
     }
 
+    /// Changes the target bitrate from the next frame on (no keyframe).
+    pub fn set_bitrate_kbps(&mut self, kbps: u32) -> Result<(), VpxError> {
+        if kbps == self.cfg.bitrate_kbps {
+            return Ok(());
+        }
+        self.enc_cfg.rc_target_bitrate = kbps;
+        // SAFETY: the context was initialised in `new`; libvpx copies the
+        // configuration during the call.
+        check("enc_config_set", unsafe {
+            vpx_sys::vpx_codec_enc_config_set(&mut *self.ctx, &self.enc_cfg)
+        })?;
+        self.cfg.bitrate_kbps = kbps;
+        Ok(())
+    }
+
     /// Encodes one I420 frame (`width*height*3/2` bytes); `keyframe` forces one.
     pub fn encode(&mut self, i420: &[u8], keyframe: bool) -> Result<Vec<EncodedFrame>, VpxError> {
+        self.encode_for(i420, keyframe, 1)
+    }
+
+    /// As [`Self::encode`], for a frame shown for `ticks` frame intervals
+    /// (2 when every other frame is skipped), so rate control stays right.
+    pub fn encode_for(
+        &mut self,
+        i420: &[u8],
+        keyframe: bool,
+        ticks: u32,
+    ) -> Result<Vec<EncodedFrame>, VpxError> {
+        let ticks = ticks.max(1);
         let (w, h) = (self.cfg.width, self.cfg.height);
         let need = (w * h + 2 * (w / 2) * (h / 2)) as usize;
         if i420.len() != need {
@@ -168,12 +223,12 @@ impl Vp8Encoder {
                     &mut *self.ctx,
                     wrapped,
                     self.pts,
-                    1,
+                    c_ulong::from(ticks),
                     flags,
                     vpx_sys::VPX_DL_REALTIME as c_ulong,
                 ),
             )?;
-            self.pts += 1;
+            self.pts += i64::from(ticks);
             let mut iter: vpx_codec_iter_t = ptr::null();
             loop {
                 let pkt = vpx_sys::vpx_codec_get_cx_data(&mut *self.ctx, &mut iter);
