@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A child process killed when the test is done with it.
 struct Kill(Child);
@@ -58,19 +58,6 @@ impl Lines {
         self.rx
             .recv_timeout(Duration::from_secs(secs))
             .unwrap_or_else(|_| panic!("no line within {secs} s"))
-    }
-
-    /// Lines until the one whose `event` is `what`, within `secs`.
-    fn until(&self, what: &str, secs: u64) -> Value {
-        let end = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(v) if v["event"] == what => return v,
-                Ok(_) => {}
-                Err(_) => panic!("no `{what}` line within {secs} s"),
-            }
-        }
     }
 }
 
@@ -133,19 +120,19 @@ fn online(path: &Path, url: &str, uid: &str) -> bool {
 }
 
 /// Alice on side A calls Bob on side B (`bob_env` set for Bob's `peal`),
-/// both with the synthetic media and `--stats`, Bob hanging up after
-/// `secs`; Bob's lines up to his final one.
-fn call_across(path: &Path, secs: u64, bob_env: &[(&str, &str)]) -> Vec<Value> {
+/// both with `--media MEDIA --stats`, Bob hanging up after `secs`; Bob's
+/// lines up to his final one.
+fn call_across(path: &Path, secs: u64, media: &str, bob_env: &[(&str, &str)]) -> Vec<Value> {
     let data = tempfile::tempdir().expect("tmp");
     let (_server, url) = server_on(path, data.path());
     let mut answer = peal(path, Side::B, &url, "bob");
-    answer.args(["answer", "--accept", "--media", "synthetic", "--stats"]);
+    answer.args(["answer", "--accept", "--media", media, "--stats"]);
     answer.args(["--hangup-after", &(secs * 1000).to_string()]);
     answer.envs(bob_env.iter().copied());
     let bob = Lines::start(answer);
     peal_tests::wait_for("bob online", 30, || online(path, &url, "bob"));
     let mut call = peal(path, Side::A, &url, "alice");
-    call.args(["call", "bob", "--media", "synthetic", "--stats"]);
+    call.args(["call", "bob", "--media", media, "--stats"]);
     let _alice = Lines::start(call);
     let mut lines = Vec::new();
     loop {
@@ -167,7 +154,7 @@ fn a_host_without_a_route_for_multicast_still_gets_call_media() {
     // No default route: webrtc-rs's mDNS socket can't join its group, and
     // before the fallback no peer connection was made and no media flowed.
     let path = Path::create_with("clean", &bin("peal-netem"), false).expect("a shaped path");
-    let lines = call_across(&path, 4, &[]);
+    let lines = call_across(&path, 4, "synthetic", &[]);
     assert!(event(&lines, "media_failed").is_none(), "{lines:?}");
     let stats = event(&lines, "media_stats").expect("a media_stats line");
     let verified = stats["received"]["verified_frames"].as_u64().unwrap_or(0);
@@ -178,7 +165,12 @@ fn a_host_without_a_route_for_multicast_still_gets_call_media() {
 fn media_that_cannot_start_says_why_instead_of_a_silent_call() {
     // Bob may only gather on an address this host doesn't have.
     let path = Path::create("clean", &bin("peal-netem")).expect("a shaped path");
-    let lines = call_across(&path, 3, &[("PEAL_MEDIA_BIND", "192.0.2.99:0")]);
+    let lines = call_across(
+        &path,
+        3,
+        "synthetic",
+        &[("PEAL_MEDIA_BIND", "192.0.2.99:0")],
+    );
     let failed =
         event(&lines, "media_failed").unwrap_or_else(|| panic!("no media_failed line: {lines:?}"));
     assert_eq!(failed["reason"], "no_peer_connection", "{failed}");
@@ -190,37 +182,93 @@ fn media_that_cannot_start_says_why_instead_of_a_silent_call() {
     );
 }
 
+/// `Path::create`, saying what it needs when it fails.
+fn shaped(profile: &str) -> Path {
+    Path::create(profile, &bin("peal-netem")).unwrap_or_else(|e| {
+        panic!("a shaped path (root, iproute2 and ethtool; scripts/ensure-deps.sh): {e}")
+    })
+}
+
+/// Bob's `media_stats` line from [`call_across`], and its `received` and
+/// `sent` counters by name.
+struct Seen {
+    stats: Value,
+}
+
+impl Seen {
+    fn of(lines: &[Value]) -> Seen {
+        let stats = event(lines, "media_stats")
+            .unwrap_or_else(|| panic!("no media_stats line: {lines:?}"))
+            .clone();
+        Seen { stats }
+    }
+
+    fn received(&self, k: &str) -> u64 {
+        let r = &self.stats["received"];
+        r[k].as_u64().unwrap_or_else(|| panic!("no {k} in {r}"))
+    }
+
+    fn sent(&self, k: &str) -> u64 {
+        let s = &self.stats["sent"];
+        s[k].as_u64().unwrap_or_else(|| panic!("no {k} in {s}"))
+    }
+}
+
 #[test]
 fn a_video_call_across_a_path_losing_3_percent_never_shows_the_callee_a_corrupt_frame() {
-    let path = Path::create("loss3", &bin("peal-netem")).unwrap_or_else(|e| {
-        panic!("a shaped path (root, iproute2 and ethtool; scripts/ensure-deps.sh): {e}")
-    });
-    let data = tempfile::tempdir().expect("tmp");
-    let (_server, url) = server_on(&path, data.path());
+    let path = shaped("loss3");
     let secs = 12;
-    let mut answer = peal(&path, Side::B, &url, "bob");
-    answer.args(["answer", "--accept", "--media", "synthetic", "--stats"]);
-    answer.args(["--hangup-after", &(secs * 1000).to_string()]);
-    let bob = Lines::start(answer);
-    peal_tests::wait_for("bob online", 30, || online(&path, &url, "bob"));
-    let mut call = peal(&path, Side::A, &url, "alice");
-    call.args(["call", "bob", "--media", "synthetic", "--stats"]);
-    let _alice = Lines::start(call);
-
-    let stats = bob.until("media_stats", secs + 30);
-    eprintln!("callee across loss3: {stats}");
-    let r = &stats["received"];
-    let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("no {k} in {r}"));
-    assert_eq!(n("corrupt_frames"), 0, "a corrupt frame was shown: {r}");
+    let seen = Seen::of(&call_across(&path, secs, "synthetic", &[]));
+    eprintln!("callee across loss3: {}", seen.stats);
+    let r = &seen.stats["received"];
+    assert_eq!(
+        seen.received("corrupt_frames"),
+        0,
+        "a corrupt frame was shown: {r}"
+    );
     // 30 fps for `secs` s; the first second is connecting.
     let expected = 30 * (secs - 1);
+    let verified = seen.received("verified_frames");
     assert!(
-        n("verified_frames") >= expected * 8 / 10,
-        "only {} of ~{expected} frames shown: {r}",
-        n("verified_frames")
+        verified >= expected * 8 / 10,
+        "only {verified} of ~{expected} frames shown: {r}"
     );
     assert!(
-        n("verified_audio_frames") > 0,
+        seen.received("verified_audio_frames") > 0,
         "the callee heard nothing: {r}"
+    );
+}
+
+#[test]
+fn a_camera_like_picture_into_a_600_kbit_link_settles_below_the_link_and_stays_clean() {
+    // VP8 would spend 1-1.5 Mbit/s on this picture; the link takes 600
+    // kbit/s with a 100 ms queue. Without an estimate the queue fills and
+    // most packets are lost.
+    let path = shaped("narrow600");
+    let secs = 15;
+    let seen = Seen::of(&call_across(&path, secs, "synthetic-hd", &[]));
+    eprintln!("callee across narrow600: {}", seen.stats);
+    let s = &seen.stats["sent"];
+    let estimate = seen.sent("estimate_kbps");
+    let target = seen.sent("video_target_kbps");
+    assert!(
+        (250..=600).contains(&estimate),
+        "Bob's estimate of a 600 kbit/s link is {estimate} kbit/s: {s}"
+    );
+    assert!(
+        target + 45 <= estimate,
+        "video ({target} kbit/s) leaves audio no room under {estimate}: {s}"
+    );
+    let r = &seen.stats["received"];
+    assert_eq!(
+        seen.received("corrupt_frames"),
+        0,
+        "a corrupt frame was shown: {r}"
+    );
+    let expected = 30 * (secs - 2);
+    let verified = seen.received("verified_frames");
+    assert!(
+        verified >= expected * 7 / 10,
+        "only {verified} of ~{expected} frames shown: {r}"
     );
 }

@@ -116,6 +116,9 @@ enum Command {
 enum MediaMode {
     /// The moving test pattern and tone, verified by the other side.
     Synthetic,
+    /// The same with a camera-like picture (noise and gradients) that VP8
+    /// spends 1-1.5 Mbit/s on, for bandwidth adaptation.
+    SyntheticHd,
     /// Camera and microphone.
     Devices,
     /// Signaling only.
@@ -237,7 +240,7 @@ impl Media {
     async fn join(&mut self, client: &PealClient, call: &CallInfo) -> Result<(), Failure> {
         let sources = match self.opts.media {
             MediaMode::None => return Ok(()),
-            MediaMode::Synthetic => peal_media::Sources::Synthetic,
+            MediaMode::Synthetic | MediaMode::SyntheticHd => peal_media::Sources::Synthetic,
             MediaMode::Devices => peal_media::Sources::Devices,
         };
         if let Some(s) = &self.session {
@@ -249,6 +252,7 @@ impl Media {
             return Ok(());
         }
         let mut settings = peal_media::SessionSettings::new(call.call_type, sources);
+        settings.synthetic_detail = self.opts.media == MediaMode::SyntheticHd;
         if let Some(t) = self.accepted {
             settings.t0 = t;
         }
