@@ -14,6 +14,7 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use v4l::io::traits::CaptureStream;
 use v4l::video::Capture;
 
+use crate::apm::EchoReference;
 use crate::synthetic::{AUDIO_FRAME, SAMPLE_RATE};
 use crate::MediaError;
 
@@ -245,10 +246,12 @@ impl Drop for Microphone {
 /// Per-peer queues of decoded audio, mixed on the way out.
 type Mix = Arc<Mutex<Vec<(String, VecDeque<i16>)>>>;
 
-/// The default speaker, playing every peer's audio mixed.
+/// The default speaker, playing every peer's audio mixed; what it plays
+/// is the microphone's echo reference ([`Speaker::echo_reference`]).
 pub struct Speaker {
     queues: Mix,
     stop: mpsc::Sender<()>,
+    echo: EchoReference,
 }
 
 /// Most audio queued per peer (200 ms): beyond it the oldest is dropped so
@@ -259,6 +262,7 @@ impl Speaker {
     pub fn open() -> Result<Speaker, MediaError> {
         let queues: Mix = Arc::new(Mutex::new(Vec::new()));
         let q = queues.clone();
+        let (mut tap, echo) = crate::apm::render_tap();
         let stop = hold_on_thread("peal-speaker", "speaker", move || {
             audio_possible().map_err(|why| no_device("speaker", why))?;
             let dev = cpal::default_host()
@@ -283,6 +287,8 @@ impl Speaker {
                             pos += step;
                             while pos >= 1.0 {
                                 pos -= 1.0;
+                                // Each 48 kHz sample as it is played.
+                                tap.push(s);
                                 for (_, queue) in qs.iter_mut() {
                                     queue.pop_front();
                                 }
@@ -297,7 +303,12 @@ impl Speaker {
             stream.play().map_err(|e| no_device("speaker", e))?;
             Ok(stream)
         })?;
-        Ok(Speaker { queues, stop })
+        Ok(Speaker { queues, stop, echo })
+    }
+
+    /// What this speaker plays, for the microphone's echo canceller.
+    pub fn echo_reference(&self) -> EchoReference {
+        self.echo.clone()
     }
 
     /// Queues 48 kHz mono samples from `from` for playback.

@@ -5,6 +5,8 @@
 //! - [`session`]: [`join_session`] → [`CallSession`]: the full mesh of peer
 //!   connections for one call, negotiated over peal-server's event socket;
 //!   events, stats, decoded remote frames and audio; leave / end call.
+//! - [`apm`]: echo cancellation, noise suppression and gain control on the
+//!   microphone (sonora), the speaker's output as the reference.
 //! - [`assemble`]: the VP8 jitter buffer: packets ordered, gaps waited for
 //!   (NACK), only decodable frames out, keyframes asked for (PLI).
 //! - [`stats`]: what a session counts, and freezes as libwebrtc counts them.
@@ -23,6 +25,7 @@
 //!   Opus's expected loss; pure.
 //! - [`scale`]: an I420 picture at half size, for the ladder; pure.
 
+pub mod apm;
 pub mod assemble;
 pub mod bwe;
 pub mod devices;

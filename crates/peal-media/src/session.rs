@@ -538,6 +538,7 @@ impl Session {
             )?),
             Sources::Devices => Some(SourceHandle::devices(
                 &self.settings,
+                self.speaker.as_ref().map(|s| s.echo_reference()),
                 self.encoded.clone(),
                 self.stats.clone(),
             )?),

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
+use crate::apm::{Apm, EchoReference};
 use crate::devices::{Camera, Microphone};
 use crate::scale::halve_i420;
 use crate::session::{unix_ms, SessionSettings};
@@ -388,6 +389,41 @@ impl VideoSource for Camera {
     }
 }
 
+/// The microphone through echo cancellation, noise suppression and gain
+/// control ([`Apm`]), the speaker's output as the echo reference.
+pub struct ProcessedMicrophone {
+    mic: Microphone,
+    apm: Apm,
+}
+
+impl ProcessedMicrophone {
+    pub fn new(mic: Microphone, echo: Option<EchoReference>) -> Self {
+        if echo.is_none() {
+            tracing::info!(
+                "no speaker to cancel the echo of: noise suppression and gain control only"
+            );
+        }
+        ProcessedMicrophone {
+            mic,
+            apm: Apm::new(echo),
+        }
+    }
+}
+
+impl AudioSource for ProcessedMicrophone {
+    fn self_paced(&self) -> bool {
+        true
+    }
+
+    fn capture(&mut self, out: &mut [i16; AUDIO_FRAME]) -> Result<bool, MediaError> {
+        let got = self.mic.capture(out)?;
+        if got {
+            self.apm.capture(out);
+        }
+        Ok(got)
+    }
+}
+
 impl AudioSource for Microphone {
     fn self_paced(&self) -> bool {
         true
@@ -552,14 +588,16 @@ impl SourceHandle {
         )
     }
 
-    /// The default microphone, and for video calls the chosen camera: each
-    /// missing one is a [`MediaError::NoDevice`] naming it.
+    /// The default microphone (through [`ProcessedMicrophone`], `echo`
+    /// being what the speaker plays), and for video calls the chosen
+    /// camera: each missing one is a [`MediaError::NoDevice`] naming it.
     pub(crate) fn devices(
         settings: &SessionSettings,
+        echo: Option<EchoReference>,
         tx: broadcast::Sender<Encoded>,
         stats: Arc<Mutex<StatsInner>>,
     ) -> Result<Self, MediaError> {
-        let mic = Microphone::open()?;
+        let mic = ProcessedMicrophone::new(Microphone::open()?, echo);
         let camera: Option<Box<dyn VideoSource>> =
             if settings.call_type == peal_proto::wire::CallType::Video {
                 Some(Box::new(Camera::open(
