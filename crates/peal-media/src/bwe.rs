@@ -13,6 +13,9 @@
 //! (`modified_trend = min(n, 60) * slope * 4`), which sees that queue in
 //! about a second.
 //!
+//! The loss-based half ([`LossBased`]) is ours too, for the reason given
+//! there; the estimate is the lower of the two.
+//!
 //! ```text
 //! reports ─▶ Groups (5 ms bursts) ─▶ Trendline (slope of the smoothed
 //!            accumulated delay, 20 groups) ─▶ Detector (adaptive
@@ -360,6 +363,99 @@ impl DelayBased {
     }
 }
 
+/// Below this loss the loss half lets the rate follow the delay half.
+pub const LOW_LOSS: f64 = 0.02;
+/// Above this it cuts the rate by half the loss.
+pub const HIGH_LOSS: f64 = 0.10;
+/// At most one cut this often (a cut must be seen before the next).
+const LOSS_CUT_EVERY: Duration = Duration::from_millis(500);
+
+/// The loss-based half, as libwebrtc's first one: under 2% loss the rate
+/// may grow (to what the delay half allows), between 2 and 10% it holds
+/// (loss a wireless link has anyway; cutting would only starve the
+/// call), over 10% it is cut by half the loss.
+///
+/// The loss is the peer's receiver reports' (RTCP RR `fraction lost`, about
+/// once a second), not transport-wide feedback's: webrtc-rs counts every
+/// packet a lost *feedback* packet would have acknowledged as lost, so on a
+/// path losing 5% each way it read 10-33%, and webrtc-rs GCC's loss half,
+/// judging each feedback alone, cut the rate again and again.
+#[derive(Clone, Debug)]
+pub struct LossBased {
+    rate: f64,
+    min: f64,
+    max: f64,
+    last: Option<Instant>,
+    last_cut: Option<Instant>,
+    last_loss: Option<f64>,
+}
+
+impl LossBased {
+    pub fn new(start: f64, min: f64, max: f64) -> Self {
+        let (min, max) = (min.max(1.0), max.max(min.max(1.0)));
+        LossBased {
+            rate: if start.is_finite() {
+                start.clamp(min, max)
+            } else {
+                min
+            },
+            min,
+            max,
+            last: None,
+            last_cut: None,
+            last_loss: None,
+        }
+    }
+
+    pub fn target(&self) -> f64 {
+        self.rate
+    }
+
+    /// The loss last reported.
+    pub fn loss(&self) -> Option<f64> {
+        self.last_loss
+    }
+
+    /// A receiver report at `now` says `fraction` (0..1) was lost;
+    /// `delay_target` is the delay half's estimate, which this half never
+    /// raises the rate past.
+    pub fn on_loss(&mut self, now: Instant, fraction: f64, delay_target: f64) -> f64 {
+        if !fraction.is_finite() {
+            return self.rate;
+        }
+        let loss = fraction.clamp(0.0, 1.0);
+        let elapsed = self.last.map_or(0.0, |t| {
+            now.saturating_duration_since(t).as_secs_f64().min(1.0)
+        });
+        self.last = Some(now);
+        self.last_loss = Some(loss);
+        if loss < LOW_LOSS {
+            let grown = self.rate * GROWTH_PER_S.powf(elapsed) + 1000.0 * elapsed;
+            let ceiling = if delay_target.is_finite() {
+                delay_target
+            } else {
+                self.rate
+            };
+            self.rate = grown.max(self.rate).min(ceiling.max(self.rate));
+        } else if loss > HIGH_LOSS {
+            let may = self
+                .last_cut
+                .is_none_or(|t| now.saturating_duration_since(t) >= LOSS_CUT_EVERY);
+            if may {
+                let from = if delay_target.is_finite() {
+                    self.rate.min(delay_target)
+                } else {
+                    self.rate
+                };
+                self.rate = from * (1.0 - 0.5 * loss);
+                self.last_cut = Some(now);
+            }
+        }
+        self.rate = self.rate.clamp(self.min, self.max);
+        self.rate
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,5 +557,43 @@ mod tests {
             assert!((100_000.0..=2_500_000.0).contains(&r), "{r}");
             est.on_reports(t0, &[]);
         }
+    }
+
+    /// `secs` of receiver reports (one a second) from `clock` on, each
+    /// saying `fraction` was lost.
+    fn reports(
+        est: &mut LossBased,
+        clock: &mut Instant,
+        fraction: f64,
+        secs: u64,
+        delay_target: f64,
+    ) -> f64 {
+        for _ in 0..secs {
+            *clock += Duration::from_secs(1);
+            est.on_loss(*clock, fraction, delay_target);
+        }
+        est.target()
+    }
+
+    #[test]
+    fn five_percent_loss_holds_the_rate_and_twenty_percent_cuts_it() {
+        let mut est = LossBased::new(500_000.0, 100_000.0, 2_500_000.0);
+        let t = &mut Instant::now();
+        assert_eq!(
+            reports(&mut est, t, 0.05, 10, 2_500_000.0),
+            500_000.0,
+            "5%: held"
+        );
+        let cut = reports(&mut est, t, 0.20, 2, 2_500_000.0);
+        assert!(cut < 420_000.0, "20%: only down to {cut}");
+        let back = reports(&mut est, t, 0.0, 10, 2_500_000.0);
+        assert!(back > cut * 1.8, "no loss: back to only {back}");
+        let held = reports(&mut est, t, 0.0, 10, back / 2.0);
+        assert_eq!(held, back, "no growth past the delay half");
+        assert_eq!(
+            reports(&mut est, t, f64::NAN, 3, f64::NAN),
+            back,
+            "a bad report changes nothing"
+        );
     }
 }

@@ -9,6 +9,8 @@
 //!   microphone (sonora), the speaker's output as the reference.
 //! - [`assemble`]: the VP8 jitter buffer: packets ordered, gaps waited for
 //!   (NACK), only decodable frames out, keyframes asked for (PLI).
+//! - [`playout`]: the Opus jitter buffer: a target delay from the measured
+//!   jitter, a lost frame recovered from the next one's FEC or concealed.
 //! - [`stats`]: what a session counts, and freezes as libwebrtc counts them.
 //! - [`echo`]: the echo bot (answers, sends each caller its own media back).
 //! - [`link`]: one peer connection (the only module that names webrtc-rs).
@@ -31,6 +33,7 @@ pub mod bwe;
 pub mod devices;
 pub mod echo;
 pub mod link;
+pub mod playout;
 pub mod rate;
 pub mod reconnect;
 pub mod scale;

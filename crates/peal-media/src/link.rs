@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{
-    Attribute, BandwidthEstimator, CongestionControlBuilder, EstimatorStats, Gcc, Interceptor,
+    Attribute, BandwidthEstimator, CongestionControlBuilder, EstimatorStats, Interceptor,
     NackResponderBuilder, PacerBuilder, Packet, PacketReport, Registry, Slot, StreamInfo,
     TaggedPacket, TwccReceiverBuilder, TwccSenderBuilder,
 };
@@ -26,6 +26,8 @@ use rtc::peer_connection::configuration::interceptor_registry::{
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
     nack_pairs_from_sequence_numbers, TransportLayerNack,
 };
@@ -46,7 +48,7 @@ use webrtc::peer_connection::{
 };
 
 use crate::assemble::{RtpIn, Vp8Assembler};
-use crate::bwe::{DelayBased, Sent};
+use crate::bwe::{DelayBased, LossBased, Sent};
 use crate::MediaError;
 
 const VIDEO_PT: u8 = 96;
@@ -137,6 +139,7 @@ pub enum LinkEvent {
     /// One Opus frame from the peer.
     Audio {
         peer: u64,
+        seq: u16,
         data: Bytes,
         at: Instant,
     },
@@ -154,19 +157,65 @@ struct Handler {
     reading_feedback: Arc<AtomicBool>,
     /// The path's round trip in microseconds (0 until measured).
     rtt_us: Arc<AtomicU64>,
+    /// Our outgoing streams.
+    ssrcs: Ssrcs,
+    /// The peer's reports on our video, for the estimator.
+    video_loss: Arc<ReportedLoss>,
     /// Local candidates of the current gathering.
     gathered: AtomicUsize,
 }
 
 /// The application's end of the chain: marks inbound keyframe requests
 /// (PLI, FIR) for delivery (the chain ends all inbound RTCP by default, and
-/// our encoder has to hear them), and passes each new bandwidth estimate
-/// the congestion controller attached to a feedback packet to the session.
+/// our encoder has to hear them), passes each new bandwidth estimate the
+/// congestion controller attached to a feedback packet to the session, and
+/// reads the peer's reception reports on our streams: video's for the
+/// estimator's loss half, audio's for Opus's expected loss. (webrtc-rs's
+/// own statistics take reception reports only from RR packets, but a peer
+/// that sends media too sends them inside its SRs: they read 0 for ever.)
 struct AppFeedback {
     peer: u64,
     tx: mpsc::UnboundedSender<LinkEvent>,
+    ssrcs: Ssrcs,
+    video_loss: Arc<ReportedLoss>,
+    video_reports: u64,
+    audio_loss: Option<f64>,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
+}
+
+/// Our two outgoing streams.
+#[derive(Clone, Copy, Debug)]
+struct Ssrcs {
+    video: u32,
+    audio: u32,
+}
+
+impl AppFeedback {
+    /// Takes in the reception reports of an SR or RR.
+    fn on_reports(&mut self, p: &dyn rtc::rtcp::Packet) {
+        let any = p.as_any();
+        let reports = if let Some(sr) = any.downcast_ref::<SenderReport>() {
+            &sr.reports
+        } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+            &rr.reports
+        } else {
+            return;
+        };
+        for r in reports {
+            let fraction = f64::from(r.fraction_lost) / 256.0;
+            if r.ssrc == self.ssrcs.video {
+                self.video_reports += 1;
+                self.video_loss.set(self.video_reports, fraction);
+            } else if r.ssrc == self.ssrcs.audio && self.audio_loss != Some(fraction) {
+                self.audio_loss = Some(fraction);
+                let _ = self.tx.send(LinkEvent::AudioLoss {
+                    peer: self.peer,
+                    fraction,
+                });
+            }
+        }
+    }
 }
 
 fn is_keyframe_request(p: &dyn rtc::rtcp::Packet) -> bool {
@@ -190,10 +239,15 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for AppFeedback {
                 });
             }
         }
+        let mut deliver = false;
         if let Packet::Rtcp(ps) = &msg.message.packet {
-            if ps.iter().any(|p| is_keyframe_request(p.as_ref())) {
-                msg.message.add(Attribute::DeliverToApplication);
+            deliver = ps.iter().any(|p| is_keyframe_request(p.as_ref()));
+            for p in ps {
+                self.on_reports(p.as_ref());
             }
+        }
+        if deliver {
+            msg.message.add(Attribute::DeliverToApplication);
         }
         self.read.push_back(msg);
         Ok(())
@@ -223,46 +277,72 @@ impl Interceptor for AppFeedback {
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
-/// The send-side estimate: our delay-based half ([`crate::bwe`], which
-/// sees a growing queue that webrtc-rs's delay half misses) and GCC's
+/// The send-side estimate ([`crate::bwe`]): the delay-based half and the
 /// loss-based half, the lower of the two; reported to the pacer as the
 /// pacing rate ([`crate::rate::PACING_FACTOR`] x the estimate), which
 /// [`AppFeedback`] divides back out.
 struct Estimator {
     delay: DelayBased,
-    /// Only its loss half is used.
-    gcc: Gcc,
+    loss: LossBased,
+    reported: Arc<ReportedLoss>,
+    /// Receiver reports taken in so far.
+    seen: u64,
     sent: Vec<Sent>,
 }
 
+/// The peer's receiver reports on our video, as the stats poller last read
+/// them, for the estimator's loss half.
+#[derive(Default)]
+struct ReportedLoss {
+    /// Reports received (a new one since the estimator looked: take it).
+    reports: AtomicU64,
+    /// Their last `fraction lost`, as `f64` bits.
+    fraction: AtomicU64,
+}
+
+impl ReportedLoss {
+    fn set(&self, reports: u64, fraction: f64) {
+        self.fraction.store(fraction.to_bits(), Ordering::Relaxed);
+        self.reports.store(reports, Ordering::Release);
+    }
+}
+
 impl Estimator {
-    fn new() -> Self {
+    fn new(reported: Arc<ReportedLoss>) -> Self {
         use crate::rate::{MAX_BPS, MIN_BPS, START_BPS};
         Estimator {
             delay: DelayBased::new(START_BPS, MIN_BPS, MAX_BPS),
-            gcc: Gcc::new(START_BPS, MIN_BPS, MAX_BPS),
+            loss: LossBased::new(START_BPS, MIN_BPS, MAX_BPS),
+            reported,
+            seen: 0,
             sent: Vec::new(),
         }
     }
 
     fn estimate(&self) -> f64 {
-        self.delay.target().min(self.gcc.loss_based_bitrate())
+        self.delay.target().min(self.loss.target())
     }
 }
 
 impl BandwidthEstimator for Estimator {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
-        self.gcc.on_reports(now, reports);
         self.sent.clear();
         self.sent.extend(reports.iter().map(|r| Sent {
             departure: r.departure,
             arrival: r.arrival.filter(|_| r.arrived),
             size: r.size,
         }));
-        self.delay.on_reports(now, &self.sent);
+        let delay = self.delay.on_reports(now, &self.sent);
+        let n = self.reported.reports.load(Ordering::Acquire);
+        if n != self.seen {
+            self.seen = n;
+            let fraction = f64::from_bits(self.reported.fraction.load(Ordering::Relaxed));
+            self.loss.on_loss(now, fraction, delay);
+        }
         tracing::trace!(
-            delay_kbps = self.delay.target() / 1000.0,
-            loss_kbps = self.gcc.loss_based_bitrate() / 1000.0,
+            delay_kbps = delay / 1000.0,
+            loss_kbps = self.loss.target() / 1000.0,
+            loss = self.loss.loss().unwrap_or(0.0),
             usage = ?self.delay.usage(),
             reports = reports.len(),
             "estimate"
@@ -271,15 +351,11 @@ impl BandwidthEstimator for Estimator {
     fn target_bitrate(&self) -> f64 {
         self.estimate() * crate::rate::PACING_FACTOR
     }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.gcc.handle_timeout(now);
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.gcc.poll_timeout()
-    }
     fn stats(&self) -> EstimatorStats {
-        let mut st = self.gcc.stats();
+        let mut st = EstimatorStats::default();
         st.delay_based_bitrate = Some(self.delay.target());
+        st.loss_based_bitrate = Some(self.loss.target());
+        st.packet_loss = self.loss.loss();
         st
     }
 }
@@ -301,6 +377,8 @@ fn interceptors(
     media: &mut MediaEngine,
     peer: u64,
     tx: mpsc::UnboundedSender<LinkEvent>,
+    ssrcs: Ssrcs,
+    reported: Arc<ReportedLoss>,
 ) -> Result<Registry, MediaError> {
     use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpHeaderExtensionCapability};
     let feedback = |typ: &str, parameter: &str| RTCPFeedback {
@@ -333,7 +411,7 @@ fn interceptors(
         )
         .with(
             Slot::CongestionControl,
-            CongestionControlBuilder::new(Estimator::new()).build(),
+            CongestionControlBuilder::new(Estimator::new(reported.clone())).build(),
         )
         .with(Slot::TwccSender, TwccSenderBuilder::new().build())
         .with(
@@ -350,6 +428,10 @@ fn interceptors(
             AppFeedback {
                 peer,
                 tx,
+                ssrcs,
+                video_loss: reported,
+                video_reports: 0,
+                audio_loss: None,
                 read: VecDeque::new(),
                 write: VecDeque::new(),
             },
@@ -513,6 +595,7 @@ async fn read_track(
             if let Some(p) = packet {
                 let sent = tx.send(LinkEvent::Audio {
                     peer,
+                    seq: p.header.sequence_number,
                     data: p.payload,
                     at,
                 });
@@ -582,27 +665,15 @@ async fn read_track(
     }
 }
 
-/// What the path looks like: the round trip of the pair ICE nominated (if
-/// measured) and the fraction of our audio the peer last reported lost.
-async fn measure_path(pc: &dyn PeerConnection, audio_ssrc: u32) -> (Option<Duration>, Option<f64>) {
+/// The round trip of the pair ICE nominated, if measured.
+async fn measure_rtt(pc: &dyn PeerConnection) -> Option<Duration> {
     let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
     let rtt = report
         .candidate_pairs()
         .filter(|p| p.nominated && p.current_round_trip_time > 0.0)
         .map(|p| p.current_round_trip_time)
         .fold(0.0f64, f64::max);
-    let loss = report.iter().find_map(|e| match e {
-        webrtc::peer_connection::RTCStatsReportEntry::RemoteInboundRtp(s)
-            if s.received_rtp_stream_stats.rtp_stream_stats.ssrc == audio_ssrc =>
-        {
-            Some(s.fraction_lost)
-        }
-        _ => None,
-    });
-    (
-        (rtt > 0.0).then(|| Duration::from_secs_f64(rtt.min(10.0))),
-        loss,
-    )
+    (rtt > 0.0).then(|| Duration::from_secs_f64(rtt.min(10.0)))
 }
 
 fn local_track(
@@ -681,7 +752,13 @@ async fn peer_connection(
     media
         .register_codec(audio_codec, RtpCodecKind::Audio)
         .map_err(MediaError::rtc)?;
-    let registry = interceptors(&mut media, peer, tx)?;
+    let registry = interceptors(
+        &mut media,
+        peer,
+        tx,
+        handler.ssrcs,
+        handler.video_loss.clone(),
+    )?;
     let mut settings = SettingEngineBuilder::new()
         .with_ice_connection_attempts(Some(cfg.ice_check_interval), None)
         // ICE `failed` only after our own 30 s give-up: until then an ICE
@@ -757,6 +834,11 @@ impl Link {
             video: video.clone(),
             reading_feedback: Arc::new(AtomicBool::new(false)),
             rtt_us: rtt_us.clone(),
+            ssrcs: Ssrcs {
+                video: video_ssrc,
+                audio: audio_ssrc,
+            },
+            video_loss: Arc::new(ReportedLoss::default()),
             gathered: AtomicUsize::new(0),
         });
         let pc = if MDNS_UNUSABLE.load(Ordering::Relaxed) {
@@ -780,24 +862,17 @@ impl Link {
                 }
             }
         };
-        // The round trip and our audio's loss, read every second while the link lives.
-        let (weak, mut closed, events) = (Arc::downgrade(&pc), closed_rx, tx);
+        // The round trip, read every second while the link lives.
+        let (weak, mut closed) = (Arc::downgrade(&pc), closed_rx);
         crate::spawn(async move {
-            let mut last_loss = None;
             loop {
                 tokio::select! {
                     () = tokio::time::sleep(RTT_EVERY) => {}
                     _ = closed.wait_for(|c| *c) => break,
                 }
                 let Some(pc) = weak.upgrade() else { break };
-                let (rtt, loss) = measure_path(pc.as_ref(), audio_ssrc).await;
-                if let Some(rtt) = rtt {
+                if let Some(rtt) = measure_rtt(pc.as_ref()).await {
                     rtt_us.store(rtt.as_micros() as u64, Ordering::Relaxed);
-                }
-                if loss.is_some() && loss != last_loss {
-                    last_loss = loss;
-                    let fraction = loss.unwrap_or(0.0);
-                    let _ = events.send(LinkEvent::AudioLoss { peer, fraction });
                 }
             }
         });

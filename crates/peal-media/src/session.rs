@@ -29,6 +29,7 @@ use peal_proto::{DeviceId, SessionId, UserId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::link::{Link, LinkConfig, LinkEvent, LinkState};
+use crate::playout::{AudioPlayout, Playout};
 use crate::reconnect::{Action, Reconnect};
 use crate::source::{AudioDecoder, Encoded, SourceHandle};
 use crate::stats::StatsInner;
@@ -481,6 +482,8 @@ struct Peer {
     reconnect: Reconnect,
     decoder: Option<Vp8Decoder>,
     audio_decoder: Option<AudioDecoder>,
+    /// The peer's audio, waiting its turn to play.
+    playout: AudioPlayout,
     last_counter: Option<u32>,
     /// Media flows on this link only while both ends are joined.
     active: Arc<AtomicBool>,
@@ -650,6 +653,7 @@ impl Session {
             reconnect: Reconnect::new(self.since_epoch()),
             decoder: None,
             audio_decoder: None,
+            playout: AudioPlayout::new(),
             last_counter: None,
             active,
             writer,
@@ -1003,53 +1007,14 @@ impl Session {
                     echo_back(&self.stats, &link, true, data, at).await;
                     return None;
                 }
-                if self.vp8.receiver_count() > 0 {
-                    let _ = self.vp8.send(RemoteVp8 {
-                        from: uid.clone(),
-                        key: crate::assemble::is_keyframe(&data),
-                        size: crate::assemble::keyframe_size(&data),
-                        vp8: data.clone(),
-                    });
-                }
-                if !self.settings.decode_video {
-                    let mut st = lock(&self.stats);
-                    st.received.video_frames += 1;
-                    st.first_video.get_or_insert(at);
-                    return None;
-                }
-                let decoder = match &mut p.decoder {
-                    Some(d) => d,
-                    None => p.decoder.insert(Vp8Decoder::new().ok()?),
-                };
-                let mut st = lock(&self.stats);
-                match decoder.decode(&data) {
-                    Ok(frames) => {
-                        for f in frames {
-                            st.received.video_frames += 1;
-                            st.first_video.get_or_insert(at);
-                            st.freezes.frame(at);
-                            if let Ok(stamp) = VideoPattern::verify(&f) {
-                                if p.last_counter.is_some_and(|c| stamp.counter <= c) {
-                                    st.received.out_of_order += 1;
-                                } else {
-                                    st.received.verified_frames += 1;
-                                    st.latencies.push(stamp.age_ms(unix_ms()));
-                                    p.last_counter = Some(stamp.counter);
-                                }
-                            } else {
-                                st.received.corrupt_frames += 1;
-                            }
-                            let _ = self.video.send(RemoteVideo {
-                                from: uid.clone(),
-                                frame: Arc::new(f),
-                                vp8: data.clone(),
-                            });
-                        }
-                    }
-                    Err(_) => st.received.corrupt_frames += 1,
-                }
+                self.show_frame(&uid, data, at);
             }
-            LinkEvent::Audio { peer, data, at } => {
+            LinkEvent::Audio {
+                peer,
+                seq,
+                data,
+                at,
+            } => {
                 let uid = self.by_key.get(&peer)?.clone();
                 let p = self.peers.get_mut(&uid)?;
                 if self.settings.sources == Sources::Echo {
@@ -1057,27 +1022,115 @@ impl Session {
                     echo_back(&self.stats, &link, false, data, at).await;
                     return None;
                 }
-                let decoder = match &mut p.audio_decoder {
-                    Some(d) => d,
-                    None => p.audio_decoder.insert(AudioDecoder::new().ok()?),
-                };
-                let samples = decoder.decode(&data)?;
-                let mut st = lock(&self.stats);
-                st.received.audio_frames += 1;
-                st.first_audio.get_or_insert(at);
-                if tone_pitch(&samples).is_some() {
-                    st.received.verified_audio_frames += 1;
-                }
-                if let Some(sp) = &self.speaker {
-                    sp.play(uid.as_str(), &samples);
-                }
-                let _ = self.audio.send(RemoteAudio {
-                    from: uid,
-                    samples: samples.into(),
-                });
+                lock(&self.stats).first_audio.get_or_insert(at);
+                let fec = crate::playout::has_lbrr(&data);
+                p.playout.push(seq, data, fec, at);
+                self.play_audio(&uid, Instant::now());
             }
         }
         None
+    }
+
+    /// A decodable frame of `uid`'s, come at `at`: to the page undecoded,
+    /// and decoded, checked and counted here.
+    fn show_frame(&mut self, uid: &UserId, data: Bytes, at: Instant) -> Option<()> {
+        let p = self.peers.get_mut(uid)?;
+        if self.vp8.receiver_count() > 0 {
+            let _ = self.vp8.send(RemoteVp8 {
+                from: uid.clone(),
+                key: crate::assemble::is_keyframe(&data),
+                size: crate::assemble::keyframe_size(&data),
+                vp8: data.clone(),
+            });
+        }
+        if !self.settings.decode_video {
+            let mut st = lock(&self.stats);
+            st.received.video_frames += 1;
+            st.first_video.get_or_insert(at);
+            return None;
+        }
+        let decoder = match &mut p.decoder {
+            Some(d) => d,
+            None => p.decoder.insert(Vp8Decoder::new().ok()?),
+        };
+        let mut st = lock(&self.stats);
+        match decoder.decode(&data) {
+            Ok(frames) => {
+                for f in frames {
+                    st.received.video_frames += 1;
+                    st.first_video.get_or_insert(at);
+                    st.freezes.frame(at);
+                    if let Ok(stamp) = VideoPattern::verify(&f) {
+                        if p.last_counter.is_some_and(|c| stamp.counter <= c) {
+                            st.received.out_of_order += 1;
+                        } else {
+                            st.received.verified_frames += 1;
+                            st.latencies.push(stamp.age_ms(unix_ms()));
+                            p.last_counter = Some(stamp.counter);
+                        }
+                    } else {
+                        st.received.corrupt_frames += 1;
+                    }
+                    let _ = self.video.send(RemoteVideo {
+                        from: uid.clone(),
+                        frame: Arc::new(f),
+                        vp8: data.clone(),
+                    });
+                }
+            }
+            Err(_) => st.received.corrupt_frames += 1,
+        }
+        Some(())
+    }
+
+    /// Plays every audio frame of `uid`'s that is due by `now`: decoded,
+    /// rebuilt from FEC, or concealed ([`AudioPlayout`]).
+    fn play_audio(&mut self, uid: &UserId, now: Instant) {
+        let Some(p) = self.peers.get_mut(uid) else {
+            return;
+        };
+        while let Some(out) = p.playout.poll(now) {
+            let decoder = match &mut p.audio_decoder {
+                Some(d) => d,
+                None => match AudioDecoder::new() {
+                    Ok(d) => p.audio_decoder.insert(d),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no audio decoder");
+                        return;
+                    }
+                },
+            };
+            let decoded = match &out {
+                Playout::Frame(data) => decoder.decode(data),
+                Playout::Recover(next) => decoder.recover(next),
+                Playout::Conceal => decoder.conceal(),
+            };
+            let Some(samples) = decoded else { continue };
+            let mut st = lock(&self.stats);
+            if let Playout::Frame(_) = out {
+                st.received.audio_frames += 1;
+                if tone_pitch(&samples).is_some() {
+                    st.received.verified_audio_frames += 1;
+                }
+            }
+            drop(st);
+            if let Some(sp) = &self.speaker {
+                sp.play(uid.as_str(), &samples);
+            }
+            let _ = self.audio.send(RemoteAudio {
+                from: uid.clone(),
+                samples: samples.into(),
+            });
+        }
+        let ps = p.playout.stats();
+        let target = p.playout.target().as_millis() as u64;
+        let mut st = lock(&self.stats);
+        let r = &mut st.received;
+        // Per peer in a mesh; the statistics are the session's: the worst peer's.
+        r.audio_recovered_frames = r.audio_recovered_frames.max(ps.recovered);
+        r.audio_concealed_frames = r.audio_concealed_frames.max(ps.concealed + ps.stretched);
+        r.audio_late_packets = r.audio_late_packets.max(ps.late);
+        r.audio_delay_ms = r.audio_delay_ms.max(target);
     }
 
     /// One encode serves every link, so it follows the narrowest: the
@@ -1104,6 +1157,11 @@ impl Session {
 
     /// Runs reconnect timers due by now; `Some(reason)` ends the session.
     async fn on_timers(&mut self) -> Option<EndReason> {
+        let uids: Vec<UserId> = self.peers.keys().cloned().collect();
+        let at = Instant::now();
+        for uid in &uids {
+            self.play_audio(uid, at);
+        }
         let now = self.since_epoch();
         let mut restart = Vec::new();
         for p in self.peers.values_mut() {
@@ -1125,12 +1183,18 @@ impl Session {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let ms = self
+        let reconnect = self
             .peers
             .values()
             .filter_map(|p| p.reconnect.deadline())
-            .min()?;
-        Some(self.epoch + Duration::from_millis(ms))
+            .min()
+            .map(|ms| self.epoch + Duration::from_millis(ms));
+        let audio = self
+            .peers
+            .values()
+            .filter_map(|p| p.playout.deadline())
+            .min();
+        reconnect.into_iter().chain(audio).min()
     }
 
     async fn run(

@@ -53,7 +53,7 @@ struct Flags {
     loss_pct: AtomicI32,
 }
 
-fn opus_encoder() -> Result<opus::Encoder, MediaError> {
+pub(crate) fn opus_encoder() -> Result<opus::Encoder, MediaError> {
     let mut enc = opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)
         .map_err(|e| MediaError::Codec(format!("opus encoder: {e}")))?;
     let _ = enc.set_bitrate(opus::Bitrate::Bits(32_000));
@@ -79,6 +79,22 @@ impl AudioDecoder {
     pub fn decode(&mut self, packet: &[u8]) -> Option<Vec<i16>> {
         let mut out = vec![0i16; AUDIO_FRAME * 6];
         let n = self.0.decode(packet, &mut out, false).ok()?;
+        out.truncate(n);
+        Some(out)
+    }
+
+    /// The 20 ms before `next`, from its in-band FEC (concealed if it has none).
+    pub fn recover(&mut self, next: &[u8]) -> Option<Vec<i16>> {
+        let mut out = vec![0i16; AUDIO_FRAME];
+        let n = self.0.decode(next, &mut out, true).ok()?;
+        out.truncate(n);
+        Some(out)
+    }
+
+    /// 20 ms concealed from what came before (Opus PLC).
+    pub fn conceal(&mut self) -> Option<Vec<i16>> {
+        let mut out = vec![0i16; AUDIO_FRAME];
+        let n = self.0.decode(&[], &mut out, false).ok()?;
         out.truncate(n);
         Some(out)
     }

@@ -87,6 +87,16 @@ pub struct ReceivedStats {
     pub freeze_count: u64,
     /// Their total length (libwebrtc's `totalFreezesDuration`), in ms.
     pub total_freezes_duration_ms: u64,
+    /// Lost audio frames rebuilt from the next packet's in-band FEC.
+    pub audio_recovered_frames: u64,
+    /// Lost audio frames concealed by the decoder (libwebrtc's
+    /// `concealedSamples`, in frames), and those concealed to lengthen the
+    /// wait after a late packet.
+    pub audio_concealed_frames: u64,
+    /// Audio packets that came after their turn to play.
+    pub audio_late_packets: u64,
+    /// The audio jitter buffer's target delay now, ms (the worst peer's).
+    pub audio_delay_ms: u64,
 }
 
 /// Counters for `stats()` and the CLI's `media_stats` line. Times are
