@@ -62,6 +62,8 @@ pub struct Config {
     pub dead_after: Duration,
     pub calls_per_minute: u32,
     pub requests_per_second: u32,
+    /// Sign-in attempts a minute for one user.
+    pub logins_per_user_per_minute: u32,
     /// Sign-in attempts a minute from one source address.
     pub logins_per_address_per_minute: u32,
     /// Most event sockets open at once (each holds a file descriptor).
@@ -85,6 +87,7 @@ impl Config {
             dead_after: Duration::from_millis(l::DEAD_AFTER_MS),
             calls_per_minute: l::CALLS_PER_MINUTE,
             requests_per_second: l::REQUESTS_PER_SECOND,
+            logins_per_user_per_minute: limits::LOGINS_PER_USER_PER_MINUTE,
             logins_per_address_per_minute: limits::LOGINS_PER_ADDRESS_PER_MINUTE,
             max_connections: 16_000,
             conn_limits: conns::ConnLimits::default(),
@@ -161,9 +164,10 @@ impl Server {
             switchboard,
             hub,
             clock,
-            limits: Arc::new(Limits::with_logins_per_address(
+            limits: Arc::new(Limits::with_logins(
                 config.calls_per_minute,
                 config.requests_per_second,
+                config.logins_per_user_per_minute,
                 config.logins_per_address_per_minute,
             )),
             tokens: Arc::new(auth::TokenCache::default()),

@@ -67,24 +67,27 @@ pub enum LoginRefused {
 
 impl Limits {
     pub fn new(calls_per_minute: u32, requests_per_second: u32) -> Self {
-        Limits::with_logins_per_address(
+        Limits::with_logins(
             calls_per_minute,
             requests_per_second,
+            LOGINS_PER_USER_PER_MINUTE,
             LOGINS_PER_ADDRESS_PER_MINUTE,
         )
     }
 
-    /// [`Limits::new`] with another per-address sign-in limit (a server behind
-    /// a proxy sees every client at the proxy's address).
-    pub fn with_logins_per_address(
+    /// [`Limits::new`] with other sign-in limits: per user, and per source
+    /// address (a server behind a proxy sees every client at the proxy's
+    /// address).
+    pub fn with_logins(
         calls_per_minute: u32,
         requests_per_second: u32,
+        logins_per_user_per_minute: u32,
         logins_per_address_per_minute: u32,
     ) -> Self {
         Limits {
             calls: Keyed::new(calls_per_minute, 60_000),
             requests: Keyed::new(requests_per_second, 1_000),
-            logins: Keyed::new(LOGINS_PER_USER_PER_MINUTE, 60_000),
+            logins: Keyed::new(logins_per_user_per_minute, 60_000),
             logins_from: Keyed::new(logins_per_address_per_minute, 60_000),
         }
     }

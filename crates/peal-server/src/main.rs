@@ -62,6 +62,9 @@ struct ServeArgs {
     /// Sign-in attempts a minute from one source address (raise it behind a proxy).
     #[arg(long, global = true, default_value_t = peal_server::limits::LOGINS_PER_ADDRESS_PER_MINUTE)]
     logins_per_address: u32,
+    /// Sign-in attempts a minute for one user (against password guessing).
+    #[arg(long, global = true, default_value_t = peal_server::limits::LOGINS_PER_USER_PER_MINUTE)]
+    logins_per_user: u32,
 }
 
 #[derive(Subcommand)]
@@ -263,6 +266,7 @@ async fn serve(data: PathBuf, args: ServeArgs) -> ExitCode {
     config.conn_limits.per_address = args.max_connections_per_address.max(1);
     config.conn_limits.total = args.max_connections.max(1);
     config.logins_per_address_per_minute = args.logins_per_address.max(1);
+    config.logins_per_user_per_minute = args.logins_per_user.max(1);
     config.ice = peal_server::turn::IceConfig {
         stun_urls: args.stun_urls.clone(),
         turn_urls: args.turn_urls.clone(),
