@@ -133,6 +133,10 @@ struct MediaOpts {
     /// Print a `media_stats` line before the final line.
     #[arg(long)]
     stats: bool,
+    /// Also print a `media_stats` line every MS milliseconds while media
+    /// runs (counters are totals so far; implies --stats).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..))]
+    stats_every: Option<u64>,
     /// (answer) Don't connect media while it rings; only after accepting.
     #[arg(long)]
     no_pre_connect: bool,
@@ -207,6 +211,8 @@ struct Media {
     session: Option<peal_media::CallSession>,
     /// When the call was accepted: `media_stats` times count from here.
     accepted: Option<std::time::Instant>,
+    /// `--stats-every`: when the next periodic `media_stats` line is due.
+    ticker: Option<tokio::time::Interval>,
 }
 
 impl Media {
@@ -215,6 +221,22 @@ impl Media {
             opts,
             session: None,
             accepted: None,
+            ticker: opts.stats_every.map(|ms| {
+                let mut i = tokio::time::interval(Duration::from_millis(ms));
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                i
+            }),
+        }
+    }
+
+    /// Resolves when a periodic `media_stats` line is due (never without
+    /// `--stats-every`, or before media has started).
+    async fn tick(&mut self) {
+        match (&mut self.ticker, &self.session) {
+            (Some(t), Some(_)) => {
+                t.tick().await;
+            }
+            _ => std::future::pending().await,
         }
     }
 
@@ -294,7 +316,8 @@ impl Media {
 
     /// The `media_stats` line (times from accept), if asked for.
     fn print_stats(&self) {
-        let (Some(s), true) = (&self.session, self.opts.stats) else {
+        let asked = self.opts.stats || self.opts.stats_every.is_some();
+        let (Some(s), true) = (&self.session, asked) else {
             return;
         };
         let st = s.stats();
@@ -302,6 +325,7 @@ impl Media {
             "{}",
             json!({
                 "event": "media_stats",
+                "at_ms": self.accepted.map(|t| t.elapsed().as_millis() as u64),
                 "sent": st.sent,
                 "received": st.received,
                 "first_remote_video_ms": st.first_remote_video_ms,
@@ -583,6 +607,7 @@ async fn place(
                 media.finish(&current).await;
                 return Ok(());
             }
+            () = media.tick() => media.print_stats(),
             _ = tokio::signal::ctrl_c() => {
                 let r = if current.status == Status::Initiated { client.cancel_call(&id).await } else { client.end_call(&id).await };
                 if let Ok(c) = r { media.finish(&c).await; }
@@ -684,6 +709,7 @@ async fn answer(
                     return Ok(());
                 }
             }
+            () = media.tick() => media.print_stats(),
             _ = tokio::signal::ctrl_c() => {
                 if current.status == Status::Ongoing {
                     if let Ok(c) = client.end_call(&id).await { media.finish(&c).await; }
