@@ -9,6 +9,8 @@
 //!   microphone (sonora), the speaker's output as the reference.
 //! - [`assemble`]: the VP8 jitter buffer: packets ordered, gaps waited for
 //!   (NACK), only decodable frames out, keyframes asked for (PLI).
+//! - [`render`]: when a decodable frame is shown: at its capture pace plus
+//!   a delay covering recent lateness (retransmissions), time as an input.
 //! - [`playout`]: the Opus jitter buffer: a target delay from the measured
 //!   jitter, a lost frame recovered from the next one's FEC or concealed.
 //! - [`stats`]: what a session counts, and freezes as libwebrtc counts them.
@@ -36,6 +38,7 @@ pub mod link;
 pub mod playout;
 pub mod rate;
 pub mod reconnect;
+pub mod render;
 pub mod scale;
 pub mod session;
 pub mod source;

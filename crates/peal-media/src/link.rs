@@ -49,6 +49,7 @@ use webrtc::peer_connection::{
 
 use crate::assemble::{RtpIn, Vp8Assembler};
 use crate::bwe::{DelayBased, LossBased, Sent};
+use crate::render::RenderHold;
 use crate::MediaError;
 
 const VIDEO_PT: u8 = 96;
@@ -548,8 +549,9 @@ impl PeerConnectionEventHandler for Handler {
 }
 
 /// Reads one remote track until it ends: VP8 goes through the jitter
-/// buffer ([`Vp8Assembler`]), which is polled again at its deadline; Opus
-/// packets are frames already.
+/// buffer ([`Vp8Assembler`]), then waits for its time to be shown
+/// ([`RenderHold`]), each polled again at its deadline; Opus packets are
+/// frames already.
 async fn read_track(
     peer: u64,
     track: Arc<dyn TrackRemote>,
@@ -558,11 +560,15 @@ async fn read_track(
 ) {
     let video = track.kind().await == RtpCodecKind::Video;
     let mut frames = Vp8Assembler::default();
+    let mut hold = RenderHold::default();
     let mut media_ssrc = None;
     let mut dropped = 0;
     loop {
         let now = Instant::now();
-        let wake = frames.deadline(now);
+        let wake = [frames.deadline(now), hold.deadline()]
+            .into_iter()
+            .flatten()
+            .min();
         let ev = tokio::select! {
             ev = track.poll() => match ev {
                 Some(ev) => Some(ev),
@@ -623,6 +629,10 @@ async fn read_track(
         }
         let mut ok = true;
         while let Some(data) = frames.pop(at) {
+            let ts = frames.last_timestamp().unwrap_or_default();
+            hold.push(ts, data, at);
+        }
+        while let Some(data) = hold.pop(at) {
             ok &= tx.send(LinkEvent::Video { peer, data, at }).is_ok();
         }
         let keyframe = frames.keyframe_request(at);
