@@ -612,6 +612,30 @@ impl Session {
         }
     }
 
+    /// `uid` wants a keyframe of what we send: our source makes one; the
+    /// echo bot, which sends each caller's own frames back, asks that caller
+    /// (at most once a second: the relay is not free).
+    fn keyframe_wanted(&mut self, uid: &UserId) {
+        if let Some(src) = &self.source {
+            src.request_keyframe();
+            return;
+        }
+        if self.settings.sources != Sources::Echo {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(uid) else {
+            return;
+        };
+        if p.keyframe_asked
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        p.keyframe_asked = Some(Instant::now());
+        let device = p.device.clone();
+        self.signal(uid, device.as_ref(), MediaSignal::KeyframeRequest);
+    }
+
     fn signal(&self, to: &UserId, device: Option<&DeviceId>, signal: MediaSignal) {
         if let Err(e) = self.client.send_media(&self.call, to, device, signal) {
             tracing::debug!(error = %e, "media signal not sent");
@@ -853,11 +877,7 @@ impl Session {
                     video_enabled,
                 });
             }
-            MediaSignal::KeyframeRequest => {
-                if let Some(src) = &self.source {
-                    src.request_keyframe();
-                }
-            }
+            MediaSignal::KeyframeRequest => self.keyframe_wanted(&from),
             MediaSignal::Bye => {
                 // Only from the device we are linked with (another device of
                 // theirs that lost the answer race says bye too).
@@ -960,10 +980,8 @@ impl Session {
                 }
             }
             LinkEvent::KeyframeWanted { peer } => {
-                self.by_key.get(&peer)?;
-                if let Some(src) = &self.source {
-                    src.request_keyframe();
-                }
+                let uid = self.by_key.get(&peer)?.clone();
+                self.keyframe_wanted(&uid);
             }
             LinkEvent::IceConnected { peer } => {
                 self.by_key.get(&peer)?;
