@@ -5,151 +5,23 @@
 //! Real `peal-server` and `peal` processes, real webrtc-rs, real codecs.
 //! Needs root (network namespaces), iproute2 and ethtool (scripts/ensure-deps.sh).
 
-use peal_netem::{Path, Side};
+use peal_netem::Path;
+use peal_tests::across::{event, CallAcross};
 use peal_tests::bin;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
-/// A child process killed when the test is done with it.
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A running `peal` whose JSON lines arrive on a channel.
-struct Lines {
-    _child: Kill,
-    rx: mpsc::Receiver<Value>,
-}
-
-impl Lines {
-    fn start(mut c: Command) -> Lines {
-        let mut child = c
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("peal starts");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if tx.send(v).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        Lines {
-            _child: Kill(child),
-            rx,
-        }
-    }
-
-    /// The next line, within `secs`.
-    fn until_any(&self, secs: u64) -> Value {
-        self.rx
-            .recv_timeout(Duration::from_secs(secs))
-            .unwrap_or_else(|_| panic!("no line within {secs} s"))
-    }
-}
-
-/// A server on side A (alice and bob), its URL once side B can reach it.
-fn server_on(path: &Path, data: &std::path::Path) -> (Kill, String) {
-    for (uid, name) in [("alice", "Alice"), ("bob", "Bob")] {
-        let out = Command::new(bin("peal-server"))
-            .arg("--data")
-            .arg(data)
-            .args(["user", "add", uid, "--name", name, "--password", "pw"])
-            .output()
-            .expect("admin");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let listen = format!("{}:7300", path.addr(Side::A));
-    let child = path
-        .command(Side::A, bin("peal-server"))
-        .arg("--data")
-        .arg(data)
-        .args(["serve", "--listen", &listen, "--logins-per-address", "1000"])
-        // The tests poll presence with a sign-in each time; over a lossy
-        // path that can pass the 20 a minute a user gets.
-        .args(["--logins-per-user", "1000"])
-        // Both ends are namespaces of this machine: nothing leaves it.
-        .arg("--insecure-plaintext")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("server starts");
-    let server = Kill(child);
-    let url = format!("http://{listen}");
-    peal_tests::wait_for("the server, from side B", 30, || {
-        peal(path, Side::B, &url, "bob")
-            .arg("contacts")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    (server, url)
-}
-
-fn peal(path: &Path, side: Side, url: &str, user: &str) -> Command {
-    let mut c = path.command(side, bin("peal"));
-    c.env_remove("PEAL_DEVICE")
-        .args(["--server", url, "--user", user, "--password", "pw"]);
-    c
-}
-
-fn online(path: &Path, url: &str, uid: &str) -> bool {
-    let out = peal(path, Side::A, url, "alice")
-        .arg("contacts")
-        .output()
-        .expect("contacts");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .any(|c| c["uid"] == uid && c["presence"] == "online")
-}
 
 /// Alice on side A calls Bob on side B (`bob_env` set for Bob's `peal`),
 /// both with `--media MEDIA --stats`, Bob hanging up after `secs`; Bob's
 /// lines up to his final one.
 fn call_across(path: &Path, secs: u64, media: &str, bob_env: &[(&str, &str)]) -> Vec<Value> {
-    let data = tempfile::tempdir().expect("tmp");
-    let (_server, url) = server_on(path, data.path());
-    let mut answer = peal(path, Side::B, &url, "bob");
-    answer.args(["answer", "--accept", "--media", media, "--stats"]);
-    answer.args(["--hangup-after", &(secs * 1000).to_string()]);
-    answer.envs(bob_env.iter().copied());
-    let bob = Lines::start(answer);
-    peal_tests::wait_for("bob online", 30, || online(path, &url, "bob"));
-    let mut call = peal(path, Side::A, &url, "alice");
-    call.args(["call", "bob", "--media", media, "--stats"]);
-    let _alice = Lines::start(call);
-    let mut lines = Vec::new();
-    loop {
-        let v = bob.until_any(secs + 40);
-        let last = v["event"] == "final";
-        lines.push(v);
-        if last {
-            return lines;
-        }
+    CallAcross {
+        secs,
+        media,
+        bob_env,
+        stats_every: None,
     }
-}
-
-fn event<'a>(lines: &'a [Value], what: &str) -> Option<&'a Value> {
-    lines.iter().find(|l| l["event"] == what)
+    .run(path)
+    .bob
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //!
 //! Scenario tests read like the spec; this module keeps the plumbing out of them.
 
+pub mod across;
 pub mod notifications;
 
 use futures_util::{SinkExt, StreamExt};
