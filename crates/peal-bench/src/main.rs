@@ -16,6 +16,8 @@
 //!   `nats-server`, async-nats), TCP ping-pong on loopback.
 //! - [`media`]: accept → ICE / DTLS / first decoded frame, CPU per side,
 //!   beside headless Chromium doing the same (`chromium/`, playwright-core).
+//! - [`network`]: calls across shaped paths (`peal-netem`: loss, jitter,
+//!   narrow and stepped links) beside two Chromiums on the same path.
 //! - [`desktop`]: the app under Xvfb beside an empty Tauri 2 window.
 //! - [`soak`]: N clients, full calls at a steady rate for minutes, then all
 //!   leave: nothing lost, memory flat once warm, and what stays afterwards.
@@ -33,6 +35,7 @@ mod desktop;
 mod flood;
 mod gen;
 mod media;
+mod network;
 mod procfs;
 mod report;
 mod serve;
@@ -66,6 +69,8 @@ enum Command {
     Connections(connections::Args),
     /// Media setup and CPU, beside headless Chromium.
     Media(media::Args),
+    /// Calls across shaped paths, beside Chromium on the same path (root).
+    Network(network::Args),
     /// The desktop app beside an empty Tauri window.
     Desktop(desktop::Args),
     /// A sign-in flood and idle sockets against peal-server, beside a quiet run.
@@ -108,6 +113,7 @@ fn main() -> ExitCode {
         Command::Throughput(a) => signaling::throughput(&a.sized(tiny)),
         Command::Connections(a) => connections::run(&a.sized(tiny)),
         Command::Media(a) => media::run(&a.sized(tiny)),
+        Command::Network(a) => network::run(&a.sized(tiny)),
         Command::Desktop(a) => desktop::run(&a.sized(tiny)),
         Command::Flood(a) => flood::run(&a.sized(tiny)),
         Command::Soak(a) => soak::run(&a.sized(tiny)),
@@ -146,7 +152,7 @@ fn all(tiny: bool) -> Result<(), String> {
     let started = std::time::Instant::now();
     let mut failed = Vec::new();
     type Step = Box<dyn Fn() -> Result<(), String>>;
-    let steps: [(&str, Step); 7] = [
+    let steps: [(&str, Step); 8] = [
         (
             "ring",
             Box::new(move || signaling::ring(&defaults::<signaling::RingArgs>().sized(tiny))),
@@ -164,6 +170,10 @@ fn all(tiny: bool) -> Result<(), String> {
         (
             "media",
             Box::new(move || media::run(&defaults::<media::Args>().sized(tiny))),
+        ),
+        (
+            "network",
+            Box::new(move || network::run(&defaults::<network::Args>().sized(tiny))),
         ),
         (
             "desktop",

@@ -46,6 +46,10 @@ pub struct Row {
 pub enum Goal {
     /// ours / baseline at most this.
     RatioAtMost(f64),
+    /// ours / baseline at least this.
+    RatioAtLeast(f64),
+    /// ours at most baseline + this, in the row's unit.
+    AtMostBaselinePlus(f64),
     /// ours at most this, in the row's unit.
     AtMost(f64),
     /// Reported, no goal.
@@ -79,6 +83,11 @@ impl Row {
     fn met(&self) -> Option<bool> {
         match self.goal {
             Goal::RatioAtMost(r) => self.ratio().map(|x| x <= r),
+            Goal::RatioAtLeast(r) => self.ratio().map(|x| x >= r),
+            Goal::AtMostBaselinePlus(d) => match (self.ours, self.baseline) {
+                (Some(o), Some(b)) => Some(o <= b + d),
+                _ => None,
+            },
             Goal::AtMost(g) => self.ours.map(|o| o <= g),
             Goal::None => None,
         }
@@ -87,6 +96,8 @@ impl Row {
     fn goal_text(&self) -> String {
         match self.goal {
             Goal::RatioAtMost(r) => format!("≤ {r}x"),
+            Goal::RatioAtLeast(r) => format!("≥ {r}x"),
+            Goal::AtMostBaselinePlus(d) => format!("≤ baseline + {} {}", num(d), self.unit),
             Goal::AtMost(g) => format!("≤ {} {}", num(g), self.unit),
             Goal::None => "—".into(),
         }

@@ -18,6 +18,7 @@ fn every_benchmark_scenario_runs_at_a_tiny_size_and_reports_each_figure() {
         "throughput",
         "connections",
         "media",
+        "network",
         "desktop",
         "flood",
         "soak",
