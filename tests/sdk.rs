@@ -436,3 +436,71 @@ async fn dropping_the_last_clone_of_a_client_closes_its_connection() {
         ("bob".into(), Presence::Offline)
     );
 }
+
+/// Waits for the stream to say the server no longer takes our token.
+async fn signed_out(events: &mut peal_client::EventStream) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("signed out in time")
+        {
+            Some(ClientEvent::Connection(ConnectionState::SignedOut)) => return,
+            Some(_) => {}
+            None => panic!("stream ended before saying signed out"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_user_sees_their_devices_and_signing_one_out_stops_it_while_the_others_still_ring() {
+    let s = TestServer::start().await;
+    let laptop = client(&s.base, "alice", "laptop-3f2a9c01").await;
+    let desk = client(&s.base, "alice", "desk-77aa0b12").await;
+    let bob = client(&s.base, "bob", "phone").await;
+
+    let list = laptop.devices().await.unwrap();
+    let mut names: Vec<_> = list.iter().map(|d| d.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["desk-77aa0b12", "laptop-3f2a9c01"]);
+    assert!(list.iter().all(|d| d.signed_in_at.is_some()));
+    let mine: Vec<_> = list.iter().filter(|d| d.current).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(&mine[0].device_id, laptop.device_id());
+    // Bob sees only his own.
+    let bobs = bob.devices().await.unwrap();
+    assert_eq!(bobs.len(), 1);
+    assert_eq!(bobs[0].name, "phone");
+
+    // Another user's device, or one that doesn't exist: not found, nothing changes.
+    let e = bob.sign_out_device(desk.device_id()).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::NotFound), "{e:?}");
+    let e = laptop
+        .sign_out_device(&peal_client::DeviceId("nope".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::NotFound), "{e:?}");
+    assert!(desk.contacts().await.is_ok(), "desk still signed in");
+
+    // The laptop signs the desk out: its connection says so, its token is dead.
+    let mut desk_events = desk.events();
+    let after = laptop.sign_out_device(desk.device_id()).await.unwrap();
+    let d = after
+        .iter()
+        .find(|d| &d.device_id == desk.device_id())
+        .expect("still listed");
+    assert_eq!(d.signed_in_at, None, "listed as signed out: {after:?}");
+    signed_out(&mut desk_events).await;
+    let e = desk.contacts().await.unwrap_err();
+    assert!(matches!(e, ClientError::Unauthorized(_)), "{e:?}");
+
+    // The laptop still rings.
+    let mut events = laptop.events();
+    let call = bob
+        .initiate_call(Call::new("alice", ReceiverType::User, CallType::Audio))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_call(&mut events).await.call.session_id,
+        call.session_id
+    );
+}

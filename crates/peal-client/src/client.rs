@@ -6,8 +6,8 @@ use crate::resume::Known;
 use crate::stream;
 use peal_proto::error::ErrorEnvelope;
 use peal_proto::wire::{
-    CallInfo, CallResponse, CallType, Contact, Event, EventKind, GroupInfo, HistoryEntry,
-    LoginResponse, Party, ReceiverType, RejectStatus, Role,
+    CallInfo, CallResponse, CallType, Contact, DeviceInfo, Event, EventKind, GroupInfo,
+    HistoryEntry, LoginResponse, Party, ReceiverType, RejectStatus, Role,
 };
 use peal_proto::{DeviceId, ErrorCode, SessionId, UserId};
 use serde::de::DeserializeOwned;
@@ -643,6 +643,29 @@ impl PealClient {
             self.inner
                 .http
                 .get(self.inner.url("/v1/groups"))
+                .bearer_auth(&self.inner.token),
+        )
+        .await
+    }
+
+    /// This user's devices, newest sign-in first (`current` marks this one).
+    pub async fn devices(&self) -> Result<Vec<DeviceInfo>, ClientError> {
+        send(
+            self.inner
+                .http
+                .get(self.inner.url("/v1/devices"))
+                .bearer_auth(&self.inner.token),
+        )
+        .await
+    }
+
+    /// Signs `device` (one of this user's) out everywhere: its event
+    /// connection closes and its token stops working. The devices after.
+    pub async fn sign_out_device(&self, device: &DeviceId) -> Result<Vec<DeviceInfo>, ClientError> {
+        send(
+            self.inner
+                .http
+                .post(self.inner.url(&format!("/v1/devices/{device}/sign-out")))
                 .bearer_auth(&self.inner.token),
         )
         .await

@@ -31,6 +31,6 @@ pub use client::{Call, ClientConfig, PealClient};
 pub use error::ClientError;
 pub use listener::{CallListener, ClientEvent, ConnectionState, EventStream};
 pub use peal_proto::wire::{
-    CallInfo, CallType, Event, EventKind, Reason, ReceiverType, RejectStatus, Status,
+    CallInfo, CallType, DeviceInfo, Event, EventKind, Reason, ReceiverType, RejectStatus, Status,
 };
-pub use peal_proto::{ErrorBody, ErrorCode, SessionId};
+pub use peal_proto::{DeviceId, ErrorBody, ErrorCode, SessionId};

@@ -458,6 +458,27 @@ pub struct Contact {
     pub presence: Presence,
 }
 
+/// One row of `GET /v1/devices` (and the answer of `POST
+/// /v1/devices/{id}/sign-out`): a device this user has signed in on, newest
+/// sign-in first.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub device_id: DeviceId,
+    /// The name it signs in with (the desktop app: its host name and a
+    /// suffix of its own; the CLI: `--device`).
+    pub name: String,
+    /// Its first sign-in.
+    pub created_at: Millis,
+    /// Its newest sign-in that is still valid; none: signed out.
+    pub signed_in_at: Option<Millis>,
+    /// The device asking.
+    pub current: bool,
+}
+
+/// Most devices `GET /v1/devices` lists.
+pub const MAX_DEVICES_LISTED: u32 = 200;
+
 /// One row of `GET /v1/groups`: a group you belong to.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ use crate::conns::Peer;
 use crate::error::ApiError;
 use crate::limits::LoginRefused;
 use crate::passwords::Busy;
+use crate::store::StoreError;
 use crate::switchboard::Action;
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
@@ -16,10 +17,10 @@ use peal_proto::exchange::Placement;
 use peal_proto::ids::is_valid_id;
 use peal_proto::limits::{CALL_RING_TIMEOUT_SECS, MAX_JOINED};
 use peal_proto::wire::{
-    CallResponse, Contact, GroupInfo, HistoryEntry, InitiateRequest, LoginRequest, LoginResponse,
-    Party, Receiver, ReceiverType, RejectRequest,
+    CallResponse, Contact, DeviceInfo, GroupInfo, HistoryEntry, InitiateRequest, LoginRequest,
+    LoginResponse, Party, Receiver, ReceiverType, RejectRequest, MAX_DEVICES_LISTED,
 };
-use peal_proto::{DeviceId, ErrorCode, GroupId, SessionId, UserId};
+use peal_proto::{DeviceId, ErrorCode, GroupId, Millis, SessionId, UserId};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -136,6 +137,63 @@ pub async fn logout(State(s): State<AppState>, a: Auth) -> Result<StatusCode, Ap
     // The device's event socket, if it was opened with this token, closes too.
     let _ = s.signed_out.send(a.token_hash);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// This user's devices, newest sign-in first.
+pub async fn devices(
+    State(s): State<AppState>,
+    a: Auth,
+) -> Result<Json<Vec<DeviceInfo>>, ApiError> {
+    Ok(Json(device_list(&s, &a).await?))
+}
+
+/// Signs one of this user's devices out everywhere: its tokens are revoked
+/// and its event socket closes (`4001 signed out`); the list as it is after.
+pub async fn sign_out_device(
+    State(s): State<AppState>,
+    a: Auth,
+    Path(raw): Path<String>,
+) -> Result<Json<Vec<DeviceInfo>>, ApiError> {
+    let valid = !raw.is_empty()
+        && raw.len() <= 64
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        return Err(ApiError::not_found("device"));
+    }
+    let hashes = match s
+        .store
+        .sign_out_device(a.owner.user.uid.clone(), DeviceId(raw))
+        .await
+    {
+        Ok(h) => h,
+        Err(StoreError::Missing(_)) => return Err(ApiError::not_found("device")),
+        Err(e) => return Err(e.into()),
+    };
+    for hash in hashes {
+        s.tokens.forget(&hash);
+        let _ = s.signed_out.send(hash);
+    }
+    Ok(Json(device_list(&s, &a).await?))
+}
+
+async fn device_list(s: &AppState, a: &Auth) -> Result<Vec<DeviceInfo>, ApiError> {
+    let valid_since = Millis(s.clock.now().0.saturating_sub(s.token_ttl_ms));
+    let rows = s
+        .store
+        .devices(a.owner.user.uid.clone(), valid_since, MAX_DEVICES_LISTED)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|d| DeviceInfo {
+            current: d.id == a.owner.device_id,
+            device_id: d.id,
+            name: d.name,
+            created_at: d.created_at,
+            signed_in_at: d.signed_in_at,
+        })
+        .collect())
 }
 
 pub async fn me(a: Auth) -> Json<Party> {

@@ -231,6 +231,7 @@ impl Server {
         tls: Option<tokio_rustls::TlsAcceptor>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        tracing::info!(addr = ?listener.local_addr().ok(), tls = tls.is_some(), "serving");
         let Server {
             state,
             shutdown_tx,
@@ -297,6 +298,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/login", post(api::login))
         .route("/v1/logout", post(api::logout))
         .route("/v1/me", get(api::me))
+        .route("/v1/devices", get(api::devices))
+        .route("/v1/devices/{id}/sign-out", post(api::sign_out_device))
         .route("/v1/contacts", get(api::contacts))
         .route("/v1/groups", get(api::groups))
         .route("/v1/calls", post(api::initiate))

@@ -46,6 +46,16 @@ pub struct TokenOwner {
     pub issued_at: Millis,
 }
 
+/// One of a user's devices, as [`Store::devices`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRow {
+    pub id: DeviceId,
+    pub name: String,
+    pub created_at: Millis,
+    /// Its newest valid sign-in, if any.
+    pub signed_in_at: Option<Millis>,
+}
+
 /// Everything the server keeps. Every method is one round trip; writes that
 /// must be atomic are one method.
 pub trait Store: Send + Sync + 'static {
@@ -85,6 +95,21 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
     ) -> BoxFuture<'_, StoreResult<()>>;
     fn token_owner(&self, token_hash: Vec<u8>) -> BoxFuture<'_, StoreResult<Option<TokenOwner>>>;
+    /// `uid`'s devices, newest sign-in first (at most `limit`); a sign-in
+    /// counts when its token was issued at or after `valid_since`.
+    fn devices(
+        &self,
+        uid: UserId,
+        valid_since: Millis,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<Vec<DeviceRow>>>;
+    /// Deletes every token of `uid`'s device `device`, atomically; their
+    /// hashes. `Missing` when `uid` has no such device.
+    fn sign_out_device(
+        &self,
+        uid: UserId,
+        device: DeviceId,
+    ) -> BoxFuture<'_, StoreResult<Vec<Vec<u8>>>>;
     fn delete_token(&self, token_hash: Vec<u8>) -> BoxFuture<'_, StoreResult<()>>;
     /// Writes the call and every participant's history row, atomically.
     fn save_call(&self, call: CallState) -> BoxFuture<'_, StoreResult<()>>;
@@ -405,6 +430,63 @@ impl Store for SqliteStore {
                 device_id: DeviceId(r.get(2)),
                 issued_at: Millis(r.get(3)),
             }))
+        })
+    }
+
+    fn devices(
+        &self,
+        uid: UserId,
+        valid_since: Millis,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<Vec<DeviceRow>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT d.id, d.name, d.created_at, MAX(t.created_at) AS signed_in_at \
+                 FROM devices d LEFT JOIN tokens t ON t.device_id = d.id AND t.created_at >= ? \
+                 WHERE d.uid = ? GROUP BY d.id \
+                 ORDER BY signed_in_at IS NULL, signed_in_at DESC, d.created_at DESC LIMIT ?",
+            )
+            .bind(valid_since.0)
+            .bind(uid.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| DeviceRow {
+                    id: DeviceId(r.get(0)),
+                    name: r.get(1),
+                    created_at: Millis(r.get(2)),
+                    signed_in_at: r.get::<Option<i64>, _>(3).map(Millis),
+                })
+                .collect())
+        })
+    }
+
+    fn sign_out_device(
+        &self,
+        uid: UserId,
+        device: DeviceId,
+    ) -> BoxFuture<'_, StoreResult<Vec<Vec<u8>>>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let mine = sqlx::query("SELECT 1 FROM devices WHERE id = ? AND uid = ?")
+                .bind(device.as_str())
+                .bind(uid.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if mine.is_none() {
+                return Err(StoreError::Missing(format!("device {device}")));
+            }
+            let hashes = sqlx::query("DELETE FROM tokens WHERE device_id = ? RETURNING token_hash")
+                .bind(device.as_str())
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|r| r.get::<Vec<u8>, _>(0))
+                .collect();
+            tx.commit().await?;
+            Ok(hashes)
         })
     }
 
