@@ -137,7 +137,7 @@ struct Desktop {
     display: String,
     capture: PathBuf,
     notifications: notifications::Daemon,
-    _home: tempfile::TempDir,
+    home: tempfile::TempDir,
 }
 
 impl Drop for Desktop {
@@ -218,7 +218,7 @@ impl Desktop {
             display,
             capture,
             notifications,
-            _home: home,
+            home,
         }
     }
 
@@ -261,6 +261,11 @@ impl Desktop {
             let _ = wr.write_image_data(&rgb);
         }
         rgb
+    }
+
+    /// The app's log file (Tauri's log directory under this desktop's home).
+    fn log_file(&self) -> PathBuf {
+        self.home.path().join("data/app.peal.desktop/logs/peal.log")
     }
 
     /// Window titles on the X screen (the incoming window is a real X window).
@@ -1122,5 +1127,143 @@ async fn on_this_computer_we_call_echo_and_see_ourselves_then_history_shows_the_
     let row = app.history_row("ended").await;
     assert!(row.contains("Echo") && row.contains("ended"), "{row}");
     desktop.screenshot("echo-04-history");
+
+    // The log file keeps what the app and its embedded server said, and the
+    // diagnostics carry its last lines.
+    let log = desktop.log_file();
+    let text = std::fs::read_to_string(&log)
+        .unwrap_or_else(|e| panic!("the app's log at {}: {e}", log.display()));
+    assert!(
+        text.contains("peal_desktop") && text.contains("Peal starts"),
+        "{text}"
+    );
+    assert!(
+        text.contains("peal_server") && text.contains("serving"),
+        "{text}"
+    );
+    let d = diag(&app).await;
+    assert_eq!(d["log_file"], log.display().to_string(), "{d}");
+    assert!(
+        d["log_tail"].as_array().is_some_and(|l| l
+            .iter()
+            .any(|l| l.as_str().is_some_and(|l| l.contains("peal_server")))),
+        "{d}"
+    );
     app.quit().await;
+}
+
+/// The host name the app names its device after.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_computers_of_one_user_both_ring_answering_on_one_stops_the_other_and_one_signs_the_other_out(
+) {
+    let server = Server::start().await;
+    let (home, work) = (Desktop::start().await, Desktop::start().await);
+    let at_home = App::launch(&home).await;
+    at_home.sign_in_as_bob(&server).await;
+    let at_work = App::launch(&work).await;
+    at_work.sign_in_as_bob(&server).await;
+
+    // Each install signed in as a device of its own, named after the host.
+    let devices = at_home.invoke("devices").await;
+    let list = devices
+        .as_array()
+        .unwrap_or_else(|| panic!("devices: {devices}"));
+    assert_eq!(list.len(), 2, "two devices: {devices}");
+    let names: Vec<&str> = list.iter().filter_map(|d| d["name"].as_str()).collect();
+    assert_ne!(names[0], names[1], "{devices}");
+    let host = host_name();
+    assert!(
+        names.iter().all(|n| n.starts_with(&format!("{host}-"))),
+        "named after the host {host:?}: {names:?}"
+    );
+    assert_eq!(
+        list.iter().filter(|d| d["current"] == true).count(),
+        1,
+        "{devices}"
+    );
+
+    // Alice calls: both computers ring.
+    let caller = server.alice(&["call", "bob", "--hangup-after", "3000"]);
+    incoming_window_shown(&home);
+    incoming_window_shown(&work);
+    assert_eq!(diag(&at_home).await["sound"], "ringtone");
+    assert_eq!(diag(&at_work).await["sound"], "ringtone");
+
+    // Answered at work: home stops ringing, says where, and it is not missed.
+    let main = at_work.current_window().await;
+    assert!(at_work.switch_to_page("incoming.html").await);
+    at_work
+        .until(
+            "the caller's name at work",
+            "return document.getElementById('who').textContent === 'Alice';",
+        )
+        .await;
+    at_work.click("#accept").await;
+    at_work.switch_to(&main).await;
+    at_work.visible("the call at work", "call").await;
+    incoming_window_closed(&home);
+    at_home
+        .until(
+            "home says it was answered elsewhere",
+            "return document.getElementById('incoming').hidden && document.getElementById('notice').textContent.includes('Answered on another device');",
+        )
+        .await;
+    let d = diag(&at_home).await;
+    assert_eq!(d["sound"], Value::Null, "{d}");
+    assert_eq!(d["missed"], 0, "{d}");
+    let lines = caller.finish();
+    assert!(
+        lines.iter().any(|l| l["event"] == "outgoing_call_accepted"),
+        "{lines:?}"
+    );
+    at_work
+        .until(
+            "work back home after the call",
+            "return document.getElementById('call').hidden;",
+        )
+        .await;
+
+    // At home, settings lists both; signing the work computer out from
+    // there puts it back at the sign-in screen, saying why.
+    at_home.click("#open-settings").await;
+    at_home
+        .until(
+            "both devices in settings",
+            "return document.querySelectorAll('#devices li.device').length === 2 && document.querySelectorAll('#devices .sign-out-device').length === 1;",
+        )
+        .await;
+    home.screenshot("devices-01-settings");
+    at_home.click("#devices .sign-out-device").await;
+    at_work
+        .visible("the sign-in screen at work", "signin")
+        .await;
+    at_work
+        .until(
+            "work says it was signed out",
+            "return document.getElementById('notice').textContent.includes('signed out');",
+        )
+        .await;
+    at_home
+        .until(
+            "home lists work as signed out",
+            "return [...document.querySelectorAll('#devices li.device .status')].some((s) => s.textContent === 'signed out') && document.querySelectorAll('#devices .sign-out-device').length === 0;",
+        )
+        .await;
+    // And the call rings only at home now.
+    let caller = server.alice(&["call", "bob", "--cancel-after", "3000"]);
+    incoming_window_shown(&home);
+    assert_eq!(diag(&at_work).await["sound"], Value::Null);
+    assert!(
+        !work.window_titles().contains("Alice is calling"),
+        "the signed-out computer does not ring"
+    );
+    caller.finish();
+    at_home.quit().await;
+    at_work.quit().await;
 }

@@ -19,8 +19,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use peal_client::{
-    Call, CallInfo, CallType, ClientConfig, ClientEvent, PealClient, ReceiverType, RejectStatus,
+    Call, CallInfo, CallType, ClientConfig, ClientEvent, DeviceId, DeviceInfo, PealClient,
+    ReceiverType, RejectStatus,
 };
+use peal_desktop_core::device::ThisDevice;
 use peal_desktop_core::settings::Settings;
 use peal_desktop_core::tones;
 pub use peal_desktop_core::ui::{Diagnostics, Me, SettingsView, StartOptions, UiError, UiEvent};
@@ -47,6 +49,10 @@ pub struct AppState {
     video: Mutex<Option<Channel<InvokeResponseBody>>>,
     settings: std::sync::Mutex<Settings>,
     settings_path: PathBuf,
+    /// The name this install signs in with (peal_desktop_core::device).
+    device: String,
+    /// The app's log file, when it could be opened.
+    log_file: Option<PathBuf>,
     /// The ringtone's samples, for the settings' choice (decoded once, not per ring).
     ringtone: std::sync::Mutex<Option<(peal_desktop_core::settings::Ringtone, tones::Tone)>>,
     ring: ring::Ring,
@@ -130,6 +136,15 @@ fn forward_events(app: AppHandle, client: &PealClient) {
                 ClientEvent::Call(event) => {
                     state.ring.send(ring::Msg::Event(Box::new(event)));
                     continue;
+                }
+                ClientEvent::Connection(peal_client::ConnectionState::SignedOut) => {
+                    // Signed out from another device (or the session ended):
+                    // this device no longer rings, so the page says so.
+                    forget_sign_in(&state).await;
+                    state
+                        .notice("This device was signed out (from another of your devices, or the session ended). Sign in again to receive calls.".to_owned())
+                        .await;
+                    break;
                 }
                 ClientEvent::Connection(c) => UiEvent::Connection {
                     state: connection_name(&c).to_owned(),
@@ -256,9 +271,11 @@ async fn start_local(app: AppHandle, state: State<'_, AppState>) -> Result<Me, U
         .app_data_dir()
         .map_err(UiError::internal)?
         .join("server");
-    let (local, client) = local::start(dir, "desktop").await?;
+    let (local, client) = local::start(dir, &state.device).await?;
     let url = local.url.clone();
+    // The desktop bench reads this line from stderr.
     eprintln!("peal-desktop: this computer's Peal server is at {url}");
+    tracing::info!(%url, "this computer's Peal server is up");
     remember_sign_in(&state, None);
     Ok(signed_in(app.clone(), &state, client, Some(local), url).await)
 }
@@ -276,7 +293,7 @@ async fn sign_in(
         return Ok(s.me.clone());
     }
     let client =
-        PealClient::connect(ClientConfig::new(&server, &uid, &password, "desktop")).await?;
+        PealClient::connect(ClientConfig::new(&server, &uid, &password, &state.device)).await?;
     remember_sign_in(&state, Some((&server, &uid)));
     Ok(signed_in(app.clone(), &state, client, None, server).await)
 }
@@ -298,20 +315,43 @@ async fn contacts(state: State<'_, AppState>) -> Result<Vec<Contact>, UiError> {
 /// the next start shows the sign-in screen.
 #[tauri::command]
 async fn sign_out(state: State<'_, AppState>) -> Result<(), UiError> {
-    leave_media(&state).await;
-    let signed = state.signed.lock().await.take();
-    if let Some(s) = signed {
+    if let Some(s) = state.signed.lock().await.as_ref() {
         if !s.me.local {
             let _ = s.client.logout().await;
         }
-        s.client.close();
     }
     if let Ok(mut s) = state.settings.lock() {
         s.this_computer = false;
         let _ = s.save(&state.settings_path);
     }
-    state.send(UiEvent::SignedOut).await;
+    forget_sign_in(&state).await;
     Ok(())
+}
+
+/// Leaves the call, closes the client, and shows the sign-in screen.
+async fn forget_sign_in(state: &AppState) {
+    leave_media(state).await;
+    let signed = state.signed.lock().await.take();
+    if let Some(s) = signed {
+        s.client.close();
+    }
+    state.send(UiEvent::SignedOut).await;
+}
+
+/// This user's devices (settings' "Your devices").
+#[tauri::command]
+async fn devices(state: State<'_, AppState>) -> Result<Vec<DeviceInfo>, UiError> {
+    Ok(state.client().await?.devices().await?)
+}
+
+/// Signs another of this user's devices out; the devices after.
+#[tauri::command]
+async fn sign_out_device(
+    state: State<'_, AppState>,
+    device_id: String,
+) -> Result<Vec<DeviceInfo>, UiError> {
+    let client = state.client().await?;
+    Ok(client.sign_out_device(&DeviceId(device_id)).await?)
 }
 
 #[tauri::command]
@@ -354,8 +394,17 @@ async fn diagnostics(state: State<'_, AppState>) -> Result<Diagnostics, UiError>
         FRAMES_TO_PAGE[0].load(std::sync::atomic::Ordering::Relaxed),
         FRAMES_TO_PAGE[1].load(std::sync::atomic::Ordering::Relaxed),
     );
+    d.device = Some(state.device.clone());
+    d.version = env!("CARGO_PKG_VERSION").to_owned();
+    if let Some(path) = &state.log_file {
+        d.log_file = Some(path.display().to_string());
+        d.log_tail = peal_desktop_core::logs::tail(path, LOG_LINES_IN_DIAGNOSTICS);
+    }
     Ok(d)
 }
+
+/// Log lines "Copy diagnostics" attaches.
+const LOG_LINES_IN_DIAGNOSTICS: usize = 200;
 
 /// Notes a media step in the diagnostics (the newest 50).
 fn media_log(state: &AppState, what: String) {
@@ -792,12 +841,38 @@ pub fn fixed_malloc_threshold() {
     eprintln!("peal-desktop: could not restart with {TUNABLE}: {err}");
 }
 
+/// The log file in the app's log directory (and stderr from a terminal);
+/// without one, stderr says why and the app carries on.
+fn start_logging(app: &AppHandle) -> Option<PathBuf> {
+    use std::io::IsTerminal;
+    let dir = match app.path().app_log_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("peal-desktop: no log directory: {e}");
+            return None;
+        }
+    };
+    let terminal = std::io::stderr().is_terminal();
+    match peal_desktop_core::logs::install(&dir, terminal, env!("CARGO_PKG_VERSION")) {
+        Ok(path) => {
+            tracing::info!(version = env!("CARGO_PKG_VERSION"), log = %path.display(), "Peal starts");
+            Some(path)
+        }
+        Err(e) => {
+            eprintln!("peal-desktop: {e}");
+            None
+        }
+    }
+}
+
 /// Builds and runs the app.
 pub fn run() {
     let started = std::time::Instant::now();
     tauri::Builder::default()
         .setup(move |app| {
             let handle = app.handle().clone();
+            // First, so what setup and the embedded server say is kept.
+            let log_file = start_logging(&handle);
             if !shell::single_instance(&handle) {
                 // Another Peal is running: it brings its window forward.
                 std::process::exit(0);
@@ -808,6 +883,16 @@ pub fn run() {
                 .map(|d| d.join("settings.json"))
                 .unwrap_or_else(|_| PathBuf::from("peal-settings.json"));
             let settings = Settings::load(&settings_path);
+            let device_path = settings_path.with_file_name("device.json");
+            let host = peal_desktop_core::device::host_name();
+            let (device, device_trouble) =
+                match ThisDevice::load_or_create(&device_path, &host, rand::random) {
+                    Ok(d) => (d.name, None),
+                    Err((e, d)) => {
+                        tracing::warn!(error = %e, "this computer's device name is not kept");
+                        (d.name, Some(e.to_string()))
+                    }
+                };
             let ring = ring::start(handle.clone(), settings.do_not_disturb);
             app.manage(AppState {
                 signed: Mutex::new(None),
@@ -815,11 +900,24 @@ pub fn run() {
                 video: Mutex::new(None),
                 settings: std::sync::Mutex::new(settings),
                 settings_path,
+                device,
+                log_file,
                 ringtone: std::sync::Mutex::new(None),
                 ring,
                 started,
             });
             shell::tray(&handle);
+            if let Some(why) = device_trouble {
+                let app = handle.clone();
+                tauri::async_runtime::spawn(async move {
+                    let state = app.state::<AppState>();
+                    state
+                        .notice(format!(
+                            "{why}: this computer may show up as a new device next time"
+                        ))
+                        .await;
+                });
+            }
             Ok(())
         })
         .on_window_event(|window, event| {
@@ -859,6 +957,8 @@ pub fn run() {
             sign_in,
             contacts,
             sign_out,
+            devices,
+            sign_out_device,
             groups,
             history,
             missed_seen,

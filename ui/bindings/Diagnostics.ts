@@ -33,4 +33,16 @@ media_log: Array<string>,
 /**
  * Video frames handed to the page since launch (remote, self view).
  */
-frames_to_page: [bigint, bigint], notifications_unavailable: string | null, };
+frames_to_page: [bigint, bigint], notifications_unavailable: string | null, 
+/**
+ * This install's device name (what "Your devices" lists).
+ */
+device: string | null, 
+/**
+ * The app's version.
+ */
+version: string, 
+/**
+ * Where the log is kept, and its last lines (for a bug report).
+ */
+log_file: string | null, log_tail: Array<string>, };

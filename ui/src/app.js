@@ -2,13 +2,14 @@
 // Peal's main window: talks to the Rust side only through its commands and
 // two channels (events in order, video frames). The call screens follow the
 // pure reducer in state.js.
-import { initial, apply, peerName, clock, historyRow, quality } from "./state.js";
+import { initial, apply, peerName, clock, historyRow, quality, deviceRows } from "./state.js";
 /** @typedef {import("./state.js").View} View */
 /** @typedef {import("../bindings/UiEvent").UiEvent} UiEvent */
 /** @typedef {import("../bindings/Contact").Contact} Contact */
 /** @typedef {import("../bindings/GroupInfo").GroupInfo} GroupInfo */
 /** @typedef {import("../bindings/HistoryEntry").HistoryEntry} HistoryEntry */
 /** @typedef {import("../bindings/SettingsView").SettingsView} SettingsView */
+/** @typedef {import("../bindings/DeviceInfo").DeviceInfo} DeviceInfo */
 
 // @ts-ignore: injected by Tauri (withGlobalTauri)
 const tauri = window.__TAURI__;
@@ -386,6 +387,80 @@ async function openSettings() {
   $("settings-error").hidden = true;
   $("settings").hidden = false;
   /** @type {any} */ ($("settings-form")).current = v.settings;
+  await loadDevices();
+}
+
+/**
+ * "Your devices": each with where it stands, and Sign out for the others.
+ * @param {DeviceInfo[]} devices
+ */
+function renderDevices(devices) {
+  const list = $("devices");
+  list.replaceChildren();
+  for (const d of deviceRows(devices)) {
+    const li = document.createElement("li");
+    li.className = "device";
+    li.dataset.device = d.id;
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = d.name;
+    const status = document.createElement("span");
+    status.className = "status";
+    status.textContent = d.since && d.status !== "signed out" ? `${d.status} · ${new Date(d.since).toLocaleString()}` : d.status;
+    li.append(name, status);
+    if (d.canSignOut) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "sign-out-device";
+      b.textContent = "Sign out";
+      b.setAttribute("aria-label", `Sign out ${d.name}`);
+      b.onclick = async () => {
+        b.disabled = true;
+        try {
+          renderDevices(await invoke("sign_out_device", { deviceId: d.id }));
+        } catch (e) {
+          b.disabled = false;
+          $("settings-error").hidden = false;
+          $("settings-error").textContent = `${d.name} was not signed out: ${errorText(e)}`;
+        }
+      };
+      li.append(b);
+    }
+    list.append(li);
+  }
+}
+
+async function loadDevices() {
+  try {
+    renderDevices(await invoke("devices"));
+  } catch (e) {
+    const li = document.createElement("li");
+    li.className = "error";
+    li.textContent = `Your devices can't be listed: ${errorText(e)}`;
+    $("devices").replaceChildren(li);
+  }
+}
+
+/** "Copy diagnostics": what the app measured and its last log lines, for a bug report. */
+async function copyDiagnostics() {
+  const status = $("diagnostics-status");
+  const box = /** @type {HTMLTextAreaElement} */ ($("diagnostics-text"));
+  try {
+    const text = JSON.stringify(await invoke("diagnostics"), null, 2);
+    box.value = text;
+    try {
+      await navigator.clipboard.writeText(text);
+      status.textContent = "Copied to the clipboard.";
+      box.hidden = true;
+    } catch {
+      // No clipboard access here: the text, selected, to copy by hand.
+      status.textContent = "Select and copy the text below.";
+      box.hidden = false;
+      box.select();
+    }
+  } catch (e) {
+    status.textContent = `Diagnostics unavailable: ${errorText(e)}`;
+  }
 }
 
 async function saveSettings() {
@@ -459,6 +534,7 @@ async function start() {
   };
   $("open-settings").onclick = () => openSettings().catch((e) => notice(errorText(e)));
   $("settings-cancel").onclick = () => { $("settings").hidden = true; };
+  $("copy-diagnostics").onclick = () => copyDiagnostics();
   $("sign-out").onclick = () => invoke("sign_out").catch((/** @type {unknown} */ e) => notice(errorText(e)));
   $("settings-form").onsubmit = (ev) => { ev.preventDefault(); saveSettings(); };
   $("ringtone").onchange = () => { $("ringtone-file-row").hidden = /** @type {HTMLSelectElement} */ ($("ringtone")).value !== "file"; };

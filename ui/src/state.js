@@ -8,6 +8,7 @@
 /** @typedef {import("../bindings/Event").Event} CallEvent */
 /** @typedef {import("../bindings/UiEvent").UiEvent} UiEvent */
 /** @typedef {import("../bindings/HistoryEntry").HistoryEntry} HistoryEntry */
+/** @typedef {import("../bindings/DeviceInfo").DeviceInfo} DeviceInfo */
 /**
  * @typedef {{screen: "home", message?: string | null}
  *   | {screen: "outgoing", call: CallInfo}
@@ -161,4 +162,25 @@ export function quality(s) {
   if (s.fps >= 20) return "good";
   if (s.fps >= 8) return "fair";
   return "poor";
+}
+
+/**
+ * "Your devices" as settings lists them: this one first, then the others
+ * signed in (newest first), then those signed out; only another device that
+ * is still signed in can be signed out from here (this one signs out with
+ * Sign out).
+ * @param {DeviceInfo[]} devices
+ * @returns {{id: string, name: string, status: string, since: string | null, canSignOut: boolean}[]}
+ */
+export function deviceRows(devices) {
+  const rank = (/** @type {DeviceInfo} */ d) => (d.current ? 0 : d.signed_in_at ? 1 : 2);
+  return [...devices]
+    .sort((a, b) => rank(a) - rank(b) || Date.parse(b.signed_in_at || b.created_at) - Date.parse(a.signed_in_at || a.created_at))
+    .map((d) => ({
+      id: d.device_id,
+      name: d.name,
+      status: d.current ? "this device" : d.signed_in_at ? "signed in" : "signed out",
+      since: d.signed_in_at,
+      canSignOut: !d.current && d.signed_in_at !== null,
+    }));
 }

@@ -1,7 +1,7 @@
 // The call screens' view state for every call event and every app event:
 // what the page shows, without a window.
 import { describe, expect, test } from "vitest";
-import { apply, clock, historyRow, initial, peerName, quality, reduce } from "../src/state.js";
+import { apply, clock, deviceRows, historyRow, initial, peerName, quality, reduce } from "../src/state.js";
 
 const ME = "bob";
 
@@ -198,4 +198,25 @@ test("connection quality follows the frames drawn and the media state", () => {
   expect(quality({ fps: 0, video: false, media: "connected" })).toBe("good");
   expect(quality({ fps: 30, video: true, media: "reconnecting" })).toBe("reconnecting");
   expect(quality({ fps: 0, video: true, media: "connecting" })).toBe("connecting");
+});
+
+describe("your devices", () => {
+  const dev = (id, over = {}) => ({
+    device_id: id, name: `${id}-0000000${id.length}`, created_at: "2026-11-01T09:00:00.000Z",
+    signed_in_at: "2026-12-01T09:00:00.000Z", current: false, ...over,
+  });
+  test("this device first, then the others signed in, newest first, then the signed out", () => {
+    const rows = deviceRows([
+      dev("old", { signed_in_at: null }),
+      dev("desk", { signed_in_at: "2026-11-20T09:00:00.000Z" }),
+      dev("me", { current: true, signed_in_at: "2026-11-02T09:00:00.000Z" }),
+      dev("phone", { signed_in_at: "2026-12-02T09:00:00.000Z" }),
+    ]);
+    expect(rows.map((r) => r.id)).toEqual(["me", "phone", "desk", "old"]);
+    expect(rows.map((r) => r.status)).toEqual(["this device", "signed in", "signed in", "signed out"]);
+  });
+  test("only another device still signed in offers Sign out", () => {
+    const rows = deviceRows([dev("me", { current: true }), dev("desk"), dev("old", { signed_in_at: null })]);
+    expect(rows.map((r) => r.canSignOut)).toEqual([false, true, false]);
+  });
 });

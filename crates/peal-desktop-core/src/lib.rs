@@ -13,12 +13,17 @@
 //! - [`notify`]: native notifications with Accept / Decline and Call back
 //!   (notify-rust: D-Bus on Linux, the system's own on macOS and Windows).
 //! - [`settings`]: the user's choices, kept as one JSON file.
+//! - [`device`]: this install's device name, made once and kept beside them.
+//! - [`logs`]: the app's log file (rotated by size), crash reports, the tail
+//!   that diagnostics attach.
 //! - [`ui`]: what the page and the Rust side say to each other; the page's
 //!   TypeScript (`ui/bindings/`) is generated from these types.
 
 #![deny(clippy::wildcard_enum_match_arm)]
 
 pub mod alerts;
+pub mod device;
+pub mod logs;
 pub mod notify;
 pub mod player;
 pub mod settings;

@@ -139,6 +139,13 @@ pub struct Diagnostics {
     /// Video frames handed to the page since launch (remote, self view).
     pub frames_to_page: (u64, u64),
     pub notifications_unavailable: Option<String>,
+    /// This install's device name (what "Your devices" lists).
+    pub device: Option<String>,
+    /// The app's version.
+    pub version: String,
+    /// Where the log is kept, and its last lines (for a bug report).
+    pub log_file: Option<String>,
+    pub log_tail: Vec<String>,
     #[serde(skip)]
     #[ts(skip)]
     pub ring_heard_at: Option<Instant>,
@@ -185,10 +192,12 @@ mod tests {
             HistoryEntry,
             Direction,
             Contact,
+            DeviceInfo,
             Presence,
             GroupInfo,
             peal_proto::UserId,
             peal_proto::GroupId,
+            peal_proto::DeviceId,
             peal_proto::SessionId,
             peal_proto::Millis
         );
