@@ -34,6 +34,8 @@ command -v WebKitWebDriver >/dev/null || need_apt+=(webkit2gtk-driver)
 # The tray icon (loaded at run time), a session bus for notifications and the
 # single-instance check, and the end-to-end tests' screenshots and window list.
 pkg-config --exists ayatana-appindicator3-0.1 2>/dev/null || need_apt+=(libayatana-appindicator3-dev)
+# The keyring (the Secret Service over D-Bus) that keeps the sign-in.
+pkg-config --exists dbus-1 2>/dev/null || need_apt+=(libdbus-1-dev)
 command -v dbus-daemon >/dev/null || need_apt+=(dbus-daemon)
 command -v xwd >/dev/null || need_apt+=(x11-apps)
 command -v xwininfo >/dev/null || need_apt+=(x11-utils)

@@ -136,6 +136,7 @@ struct Desktop {
     port: u16,
     display: String,
     capture: PathBuf,
+    bus: String,
     notifications: notifications::Daemon,
     home: tempfile::TempDir,
 }
@@ -217,6 +218,7 @@ impl Desktop {
             port,
             display,
             capture,
+            bus,
             notifications,
             home,
         }
@@ -266,6 +268,44 @@ impl Desktop {
     /// The app's log file (Tauri's log directory under this desktop's home).
     fn log_file(&self) -> PathBuf {
         self.home.path().join("data/app.peal.desktop/logs/peal.log")
+    }
+
+    /// Waits until the app on this desktop has exited (its one-instance
+    /// socket no longer answers), so the next launch is a new process.
+    fn app_gone(&self) {
+        let sock = self.home.path().join("data/app.peal.desktop/instance.sock");
+        wait_for("the app has exited", 15, || {
+            std::os::unix::net::UnixStream::connect(&sock).is_err()
+        });
+    }
+
+    /// The app started as the desktop's login would start it (no WebDriver):
+    /// this desktop's display, bus and home, with `args`.
+    fn spawn_app(&self, args: &[&str]) -> Child {
+        let home = self.home.path();
+        Command::new(bin("peal-desktop"))
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .env("HOME", home)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_RUNTIME_DIR", home)
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("PEAL_MEDIA_BIND", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("peal-desktop starts")
+    }
+
+    /// Whether a window titled `title` is on screen (mapped and viewable).
+    fn shown(&self, title: &str) -> bool {
+        Command::new("xwininfo")
+            .args(["-display", &self.display, "-name", title])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("IsViewable"))
     }
 
     /// Window titles on the X screen (the incoming window is a real X window).
@@ -1266,4 +1306,118 @@ async fn two_computers_of_one_user_both_ring_answering_on_one_stops_the_other_an
     caller.finish();
     at_home.quit().await;
     at_work.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_after_signing_in_the_app_signs_in_again_without_a_password_and_rings() {
+    use std::os::unix::fs::PermissionsExt;
+    let (server, desktop, app) = bob_signed_in().await;
+    // This desktop's bus has no keyring service: the app keeps the sign-in
+    // in a file only the user can read, and says so.
+    app.until(
+        "where the sign-in is kept",
+        "return document.getElementById('notice').textContent.includes('No keyring service');",
+    )
+    .await;
+    let secrets = desktop
+        .home
+        .path()
+        .join("config/app.peal.desktop/secrets.json");
+    let mode = std::fs::metadata(&secrets)
+        .unwrap_or_else(|e| panic!("{}: {e}", secrets.display()))
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "only the user can read it");
+    let kept = std::fs::read_to_string(&secrets).expect("secrets");
+    assert!(
+        !kept.contains("\"peal\""),
+        "the password itself is not kept"
+    );
+    app.quit().await;
+    desktop.app_gone();
+
+    // Started again: signed in, no password asked, and calls ring.
+    let app = App::launch(&desktop).await;
+    app.until(
+        "Alice among the contacts without signing in",
+        "return document.getElementById('signin').hidden && document.querySelector('li.contact[data-uid=alice]') !== null;",
+    )
+    .await;
+    desktop.screenshot("resume-01-signed-in-again");
+    let caller = server.alice(&["call", "bob", "--cancel-after", "3000"]);
+    incoming_window_shown(&desktop);
+    caller.finish();
+    incoming_window_closed(&desktop);
+
+    // Signing out forgets it: the next start asks for the password.
+    app.click("#open-settings").await;
+    app.click("#sign-out").await;
+    app.visible("the sign-in screen", "signin").await;
+    app.quit().await;
+    desktop.app_gone();
+    let app = App::launch(&desktop).await;
+    app.visible("the sign-in screen after signing out", "signin")
+        .await;
+    let form = app
+        .js("return [document.getElementById('uid').value, document.getElementById('password').value, document.getElementById('home').hidden];")
+        .await;
+    assert_eq!(
+        form,
+        json!(["bob", "", true]),
+        "asked again, user filled in"
+    );
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_login_peal_starts_hidden_in_the_tray_signed_in_and_a_call_still_rings() {
+    let (server, desktop, app) = bob_signed_in().await;
+    // Start at login is on unless switched off: an XDG autostart entry that
+    // starts Peal hidden.
+    let entry = desktop.home.path().join("config/autostart/Peal.desktop");
+    wait_for("the autostart entry", 10, || entry.exists());
+    let text = std::fs::read_to_string(&entry).expect("entry");
+    assert!(
+        text.contains("peal-desktop") && text.contains("--hidden"),
+        "{text}"
+    );
+    // The settings switch takes it away and puts it back.
+    app.click("#open-settings").await;
+    app.until(
+        "the switch shows it on",
+        "return document.getElementById('start-at-login').checked;",
+    )
+    .await;
+    app.click("#start-at-login").await;
+    app.click("#settings-form button[type=submit]").await;
+    wait_for("the autostart entry removed", 10, || !entry.exists());
+    app.click("#open-settings").await;
+    app.until(
+        "the switch shows it off",
+        "return !document.getElementById('start-at-login').checked;",
+    )
+    .await;
+    app.click("#start-at-login").await;
+    app.click("#settings-form button[type=submit]").await;
+    wait_for("the autostart entry back", 10, || entry.exists());
+    app.quit().await;
+    desktop.app_gone();
+
+    // As the login starts it: no window, signed in with the kept session,
+    // and a call rings (the incoming window, the ringtone).
+    let mut peal = desktop.spawn_app(&["--hidden"]);
+    let caller = server.alice(&["call", "bob", "--cancel-after", "8000"]);
+    incoming_window_shown(&desktop);
+    assert_ringtone_played(&desktop);
+    assert!(
+        !desktop.shown("Peal"),
+        "the main window stays hidden: {}",
+        desktop.window_titles()
+    );
+    assert!(peal.try_wait().ok().flatten().is_none(), "Peal is running");
+    desktop.screenshot("login-01-hidden-ringing");
+    caller.finish();
+    let _ = peal.kill();
+    let _ = peal.wait();
 }

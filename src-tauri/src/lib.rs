@@ -15,7 +15,7 @@ mod ring;
 mod shell;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use peal_client::{
@@ -26,6 +26,7 @@ use peal_desktop_core::device::ThisDevice;
 use peal_desktop_core::settings::Settings;
 use peal_desktop_core::tones;
 pub use peal_desktop_core::ui::{Diagnostics, Me, SettingsView, StartOptions, UiError, UiEvent};
+use peal_desktop_core::vault::{self, Vault};
 use peal_media::{CallSession, MediaError, SessionSettings, Sources};
 use peal_proto::wire::{Contact, GroupInfo, HistoryEntry, Status};
 use peal_proto::SessionId;
@@ -53,6 +54,11 @@ pub struct AppState {
     device: String,
     /// The app's log file, when it could be opened.
     log_file: Option<PathBuf>,
+    /// Secrets for the next start (peal_desktop_core::vault).
+    vault: Box<dyn Vault>,
+    /// Held while signing in, so the page's sign-in and the app's own at
+    /// start can't both sign in (or start two embedded servers).
+    signing: Mutex<()>,
     /// The ringtone's samples, for the settings' choice (decoded once, not per ring).
     ringtone: std::sync::Mutex<Option<(peal_desktop_core::settings::Ringtone, tones::Tone)>>,
     ring: ring::Ring,
@@ -179,6 +185,8 @@ async fn signed_in(
         media: None,
         current: None,
     });
+    // Every page: a sign-in the app made itself (at start) shows too.
+    state.send(UiEvent::SignedIn { me: me.clone() }).await;
     me
 }
 
@@ -236,13 +244,21 @@ async fn shown(state: State<'_, AppState>, what: String) -> Result<(), UiError> 
 /// How the page should start: on this computer at once, or the form filled in.
 #[tauri::command]
 async fn start_options(state: State<'_, AppState>) -> Result<StartOptions, UiError> {
+    Ok(start_options_of(&state))
+}
+
+fn start_options_of(state: &AppState) -> StartOptions {
     let s = state.settings();
     let asked = std::env::args().any(|a| a == "--this-computer");
-    Ok(StartOptions {
+    let resume = !asked
+        && vault::saved_session(&*state.vault)
+            .is_some_and(|k| s.server.as_ref() == Some(&k.server));
+    StartOptions {
         this_computer: asked || s.this_computer,
+        resume,
         server: s.server,
         user: s.user,
-    })
+    }
 }
 
 /// Remembers how the user signed in, for the next start.
@@ -262,7 +278,13 @@ fn remember_sign_in(state: &AppState, server: Option<(&str, &str)>) {
 
 /// "This computer": starts the embedded server and signs in as the local user.
 #[tauri::command]
-async fn start_local(app: AppHandle, state: State<'_, AppState>) -> Result<Me, UiError> {
+async fn start_local(app: AppHandle) -> Result<Me, UiError> {
+    start_here(&app).await
+}
+
+async fn start_here(app: &AppHandle) -> Result<Me, UiError> {
+    let state = app.state::<AppState>();
+    let _one = state.signing.lock().await;
     if let Some(s) = state.signed.lock().await.as_ref() {
         return Ok(s.me.clone());
     }
@@ -271,7 +293,7 @@ async fn start_local(app: AppHandle, state: State<'_, AppState>) -> Result<Me, U
         .app_data_dir()
         .map_err(UiError::internal)?
         .join("server");
-    let (local, client) = local::start(dir, &state.device).await?;
+    let (local, client) = local::start(dir, &state.device, &*state.vault).await?;
     let url = local.url.clone();
     // The desktop bench reads this line from stderr.
     eprintln!("peal-desktop: this computer's Peal server is at {url}");
@@ -289,13 +311,117 @@ async fn sign_in(
     uid: String,
     password: String,
 ) -> Result<Me, UiError> {
+    let _one = state.signing.lock().await;
     if let Some(s) = state.signed.lock().await.as_ref() {
         return Ok(s.me.clone());
     }
     let client =
         PealClient::connect(ClientConfig::new(&server, &uid, &password, &state.device)).await?;
     remember_sign_in(&state, Some((&server, &uid)));
+    keep_session(&state, &server, &client).await;
     Ok(signed_in(app.clone(), &state, client, None, server).await)
+}
+
+/// Keeps the session for the next start (the keyring, or the 0600 file,
+/// which the user is told about).
+async fn keep_session(state: &AppState, server: &str, client: &PealClient) {
+    let saved = vault::SavedSession {
+        server: server.to_owned(),
+        session: client.session(),
+    };
+    match vault::save_session(&*state.vault, &saved) {
+        Ok(()) if state.vault.is_file() => {
+            state
+                .notice(format!(
+                    "No keyring service here: your sign-in is kept in {} so Peal signs you in again at the next start.",
+                    state.vault.describe()
+                ))
+                .await;
+        }
+        Ok(()) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "session not kept");
+            state
+                .notice(format!("Your sign-in can't be kept ({e}): Peal will ask for your password at the next start."))
+                .await;
+        }
+    }
+}
+
+/// How long the app waits before trying a kept sign-in again while the
+/// server can't be reached (after a reboot, the network often comes up
+/// after the desktop does).
+const RESUME_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// At start, with no window needed (a start at login is hidden): "this
+/// computer" when that is how the user signed in last, or the kept session
+/// of a server (no password); while the server can't be reached it tries
+/// again, saying so on the sign-in screen. A session the server no longer
+/// takes is forgotten and the sign-in screen says why.
+async fn sign_in_at_start(app: AppHandle) {
+    let state = app.state::<AppState>();
+    let opts = start_options_of(&state);
+    if opts.this_computer {
+        if let Err(e) = start_here(&app).await {
+            tracing::warn!(error = %e, "this computer's server did not start");
+            let problem = format!("This computer's Peal server did not start: {e}");
+            state
+                .send(UiEvent::SigningIn {
+                    problem: Some(problem),
+                })
+                .await;
+        }
+        return;
+    }
+    if !opts.resume {
+        return;
+    }
+    loop {
+        let one = state.signing.lock().await;
+        if state.signed.lock().await.is_some() {
+            return;
+        }
+        let Some(saved) = vault::saved_session(&*state.vault) else {
+            return;
+        };
+        let uid = saved.session.user.uid.to_string();
+        let config = ClientConfig::new(&saved.server, &uid, "", &state.device);
+        match PealClient::connect_with_session(config, saved.session).await {
+            Ok(client) => {
+                tracing::info!(server = %saved.server, %uid, "signed in again with the kept session");
+                signed_in(app.clone(), &state, client, None, saved.server).await;
+                return;
+            }
+            Err(peal_client::ClientError::Unauthorized(_)) => {
+                tracing::info!(server = %saved.server, "kept session ended");
+                if let Err(e) = vault::forget_session(&*state.vault) {
+                    tracing::warn!(error = %e, "ended session not forgotten");
+                }
+                let problem = format!("Your session on {} has ended; sign in again.", saved.server);
+                state
+                    .send(UiEvent::SigningIn {
+                        problem: Some(problem),
+                    })
+                    .await;
+                return;
+            }
+            Err(e) => {
+                tracing::info!(server = %saved.server, error = %e, "kept session not resumed yet");
+                let problem = format!(
+                    "Can't reach {} ({e}); trying again in {} s.",
+                    saved.server,
+                    RESUME_RETRY.as_secs()
+                );
+                state
+                    .send(UiEvent::SigningIn {
+                        problem: Some(problem),
+                    })
+                    .await;
+                drop(one);
+                tokio::time::sleep(RESUME_RETRY).await;
+            }
+        }
+    }
 }
 
 /// The contacts; their presence is watched from then on (presence events).
@@ -328,8 +454,12 @@ async fn sign_out(state: State<'_, AppState>) -> Result<(), UiError> {
     Ok(())
 }
 
-/// Leaves the call, closes the client, and shows the sign-in screen.
+/// Leaves the call, closes the client, forgets the kept session, and shows
+/// the sign-in screen.
 async fn forget_sign_in(state: &AppState) {
+    if let Err(e) = vault::forget_session(&*state.vault) {
+        tracing::warn!(error = %e, "kept session not forgotten");
+    }
     leave_media(state).await;
     let signed = state.signed.lock().await.take();
     if let Some(s) = signed {
@@ -784,7 +914,11 @@ async fn get_settings(state: State<'_, AppState>) -> Result<SettingsView, UiErro
 
 /// Saves the settings; a ringtone file that can't be played is refused.
 #[tauri::command]
-async fn set_settings(state: State<'_, AppState>, settings: Settings) -> Result<Settings, UiError> {
+async fn set_settings(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    settings: Settings,
+) -> Result<Settings, UiError> {
     let tone = settings
         .ringtone
         .tone()
@@ -794,6 +928,10 @@ async fn set_settings(state: State<'_, AppState>, settings: Settings) -> Result<
     }
     let mut s = settings;
     s.ringtone_volume = s.ringtone_volume.min(100);
+    if s.start_at_login != state.settings().start_at_login {
+        shell::start_at_login(&app, s.start_at_login)
+            .map_err(|why| UiError::new("start_at_login", why))?;
+    }
     s.save(&state.settings_path)
         .map_err(|e| UiError::new("settings_not_saved", e.to_string()))?;
     state.ring.send(ring::Msg::DoNotDisturb(s.do_not_disturb));
@@ -869,6 +1007,10 @@ fn start_logging(app: &AppHandle) -> Option<PathBuf> {
 pub fn run() {
     let started = std::time::Instant::now();
     tauri::Builder::default()
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec![shell::HIDDEN]),
+        ))
         .setup(move |app| {
             let handle = app.handle().clone();
             // First, so what setup and the embedded server say is kept.
@@ -883,6 +1025,15 @@ pub fn run() {
                 .map(|d| d.join("settings.json"))
                 .unwrap_or_else(|_| PathBuf::from("peal-settings.json"));
             let settings = Settings::load(&settings_path);
+            let start_at_login = settings.start_at_login;
+            let config_dir = settings_path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let (vault, why_file) = vault::open(&config_dir);
+            if let Some(why) = why_file {
+                tracing::warn!(%why, "secrets kept in a file");
+            }
             let device_path = settings_path.with_file_name("device.json");
             let host = peal_desktop_core::device::host_name();
             let (device, device_trouble) =
@@ -902,11 +1053,22 @@ pub fn run() {
                 settings_path,
                 device,
                 log_file,
+                vault,
+                signing: Mutex::new(()),
                 ringtone: std::sync::Mutex::new(None),
                 ring,
                 started,
             });
             shell::tray(&handle);
+            // Started at login: hidden in the tray (it still rings);
+            // otherwise the window shows now.
+            if !std::env::args().any(|a| a == shell::HIDDEN) {
+                shell::show_main(&handle);
+            }
+            if let Err(why) = shell::start_at_login(&handle, start_at_login) {
+                tracing::warn!(%why, "start at login not set");
+            }
+            tauri::async_runtime::spawn(sign_in_at_start(handle.clone()));
             if let Some(why) = device_trouble {
                 let app = handle.clone();
                 tauri::async_runtime::spawn(async move {

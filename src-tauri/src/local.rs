@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use peal_client::{ClientConfig, PealClient};
+use peal_desktop_core::vault::Vault;
 use peal_server::clock::SystemClock;
 use peal_server::{AdminError, Config, Server};
 use serde::{Deserialize, Serialize};
 
 use crate::UiError;
 
-/// The generated passwords of the local accounts (kept in the data dir).
+/// The generated passwords of the local accounts (kept in the vault).
 #[derive(Serialize, Deserialize)]
 struct Credentials {
     me: String,
@@ -44,23 +45,32 @@ fn random_password() -> String {
     s
 }
 
-fn credentials(dir: &Path) -> Result<Credentials, UiError> {
-    let path = dir.join("local-accounts.json");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Ok(c) = serde_json::from_str(&text) {
-            return Ok(c);
-        }
+/// The local accounts' passwords: in the vault (the keyring, or the 0600
+/// secrets file); made at first start. A `local-accounts.json` left by an
+/// earlier version moves into the vault.
+fn credentials(dir: &Path, vault: &dyn Vault) -> Result<Credentials, UiError> {
+    const KEY: &str = "local-accounts";
+    let kept = vault.get(KEY).map_err(UiError::internal)?;
+    if let Some(c) = kept.and_then(|t| serde_json::from_str(&t).ok()) {
+        return Ok(c);
     }
-    let c = Credentials {
-        me: random_password(),
-        echo: random_password(),
-    };
+    let old = dir.join("local-accounts.json");
+    let c = std::fs::read_to_string(&old)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Credentials>(&t).ok())
+        .unwrap_or_else(|| Credentials {
+            me: random_password(),
+            echo: random_password(),
+        });
     let text = serde_json::to_string(&c).map_err(UiError::internal)?;
-    std::fs::write(&path, text).map_err(UiError::internal)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    vault.set(KEY, &text).map_err(UiError::internal)?;
+    if old.exists() {
+        match std::fs::remove_file(&old) {
+            Ok(()) => {
+                tracing::info!(to = %vault.describe(), "local account passwords moved out of local-accounts.json")
+            }
+            Err(e) => tracing::warn!(error = %e, "local-accounts.json not removed"),
+        }
     }
     Ok(c)
 }
@@ -73,9 +83,13 @@ async fn ensure_user(server: &Server, uid: &str, name: &str, pw: &str) -> Result
 }
 
 /// Starts the embedded server in `dir` and signs `device` in as the local user.
-pub async fn start(dir: PathBuf, device: &str) -> Result<(Local, PealClient), UiError> {
+pub async fn start(
+    dir: PathBuf,
+    device: &str,
+    vault: &dyn Vault,
+) -> Result<(Local, PealClient), UiError> {
     std::fs::create_dir_all(&dir).map_err(UiError::internal)?;
-    let creds = credentials(&dir)?;
+    let creds = credentials(&dir, vault)?;
     let server = Server::open(Config::new(dir.clone()), Arc::new(SystemClock))
         .await
         .map_err(UiError::internal)?;

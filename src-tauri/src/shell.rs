@@ -7,6 +7,23 @@ use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder};
 
 pub const MAIN: &str = "main";
 pub const INCOMING: &str = "incoming";
+/// The argument a start at login carries: the window stays hidden.
+pub const HIDDEN: &str = "--hidden";
+
+/// Peal starts at login (hidden), or not: the system's own mechanism
+/// (an XDG autostart entry on Linux, a launch agent on macOS, the Run key on
+/// Windows), through tauri-plugin-autostart. Nothing is written when it is
+/// already as asked.
+pub fn start_at_login(app: &AppHandle, on: bool) -> Result<(), String> {
+    use tauri_plugin_autostart::ManagerExt;
+    let auto = app.autolaunch();
+    let now = auto.is_enabled().map_err(|e| e.to_string())?;
+    match (now, on) {
+        (false, true) => auto.enable().map_err(|e| e.to_string()),
+        (true, false) => auto.disable().map_err(|e| e.to_string()),
+        (true, true) | (false, false) => Ok(()),
+    }
+}
 
 /// Brings the main window forward (from the tray, a notification, a second launch).
 pub fn show_main(app: &AppHandle) {

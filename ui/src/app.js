@@ -338,6 +338,13 @@ function onEvent(msg) {
     if (c) c.presence = msg.presence;
     const dot = document.querySelector(`li.contact[data-uid="${CSS.escape(msg.uid)}"] .presence`);
     if (dot) { dot.className = `presence ${msg.presence}`; /** @type {HTMLElement} */ (dot).title = msg.presence.replace("_", " "); }
+  } else if (msg.type === "signed_in") {
+    if (!me) signedIn(msg.me);
+  } else if (msg.type === "signing_in") {
+    if (!me && msg.problem) {
+      $("signin-error").hidden = false;
+      $("signin-error").textContent = msg.problem;
+    }
   } else if (msg.type === "signed_out") {
     me = null;
     $("settings").hidden = true;
@@ -357,6 +364,7 @@ function onEvent(msg) {
 /** @param {{uid: string, name: string, server: string, local: boolean}} who */
 async function signedIn(who) {
   me = who;
+  $("signin-error").hidden = true;
   $("me").textContent = `${who.name}${who.local ? " (this computer)" : ""}`;
   $("server-now").textContent = who.local ? "this computer" : who.server;
   view = initial();
@@ -379,6 +387,7 @@ async function openSettings() {
   $("ringtone-file-row").hidden = sel.value !== "file";
   input("volume").value = String(v.settings.ringtone_volume);
   input("dnd").checked = v.settings.do_not_disturb;
+  input("start-at-login").checked = v.settings.start_at_login;
   const cam = /** @type {HTMLSelectElement} */ ($("camera-choice"));
   cam.replaceChildren();
   if (v.cameras === 0) cam.append(new Option("No camera found (a test pattern is sent)", "0"));
@@ -472,6 +481,7 @@ async function saveSettings() {
     ringtone,
     ringtone_volume: Number(input("volume").value),
     do_not_disturb: input("dnd").checked,
+    start_at_login: input("start-at-login").checked,
     camera: Number(/** @type {HTMLSelectElement} */ ($("camera-choice")).value),
   };
   try {
@@ -555,13 +565,16 @@ async function start() {
   /** @type {import("../bindings/StartOptions").StartOptions} */
   const opts = await invoke("start_options");
   if (who) await signedIn(who);
-  else if (opts.this_computer) {
-    show("signin");
-    $("local").click();
-  } else {
+  else if (!me) {
     if (opts.server) input("server").value = opts.server;
     if (opts.user) input("uid").value = opts.user;
     show("signin");
+    // The app signs in by itself (this computer, or the kept session); its
+    // `signed_in` or `signing_in` event follows.
+    if (opts.this_computer || opts.resume) {
+      $("signin-error").hidden = false;
+      $("signin-error").textContent = opts.this_computer ? "Starting this computer's Peal server…" : `Signing you in to ${opts.server}…`;
+    }
   }
   setInterval(() => {
     videoStats.fps = videoStats.decoded - decodedAtLastTick;

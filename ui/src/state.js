@@ -105,6 +105,8 @@ export function apply(view, msg, me) {
       return view.screen === "incoming" ? { screen: "home", message: null } : view;
     case "signed_out":
       return initial();
+    case "signed_in":
+    case "signing_in":
     case "presence":
     case "missed":
     case "connection":

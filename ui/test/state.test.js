@@ -220,3 +220,11 @@ describe("your devices", () => {
     expect(rows.map((r) => r.canSignOut)).toEqual([false, true, false]);
   });
 });
+
+describe("signing in at start", () => {
+  test("a sign-in the app made itself, or a problem with it, leaves the call screens as they are", () => {
+    const me = { uid: "bob", name: "Bob", server: "http://s", local: false };
+    expect(apply(ringing, { type: "signed_in", me }, ME)).toBe(ringing);
+    expect(apply(initial(), { type: "signing_in", problem: "Can't reach http://s" }, ME)).toEqual(initial());
+  });
+});

@@ -16,6 +16,8 @@
 //! - [`device`]: this install's device name, made once and kept beside them.
 //! - [`logs`]: the app's log file (rotated by size), crash reports, the tail
 //!   that diagnostics attach.
+//! - [`vault`]: secrets for the next start (the session token, "this
+//!   computer"'s passwords) in the system keyring, or a 0600 file without one.
 //! - [`ui`]: what the page and the Rust side say to each other; the page's
 //!   TypeScript (`ui/bindings/`) is generated from these types.
 
@@ -29,6 +31,7 @@ pub mod player;
 pub mod settings;
 pub mod tones;
 pub mod ui;
+pub mod vault;
 
 /// Calls as the server sends them, for this crate's tests.
 #[cfg(test)]

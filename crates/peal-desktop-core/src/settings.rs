@@ -53,6 +53,9 @@ pub struct Settings {
     /// Index of the camera among the capture devices.
     #[ts(type = "number")]
     pub camera: usize,
+    /// Peal starts (hidden in the tray) when the user logs in, so calls
+    /// ring after a reboot without opening it.
+    pub start_at_login: bool,
     /// Signed in on "this computer" last time: the app does so again at start.
     pub this_computer: bool,
     /// The server and user last signed in to (the sign-in form is filled in).
@@ -67,6 +70,7 @@ impl Default for Settings {
             ringtone_volume: 80,
             do_not_disturb: false,
             camera: 0,
+            start_at_login: true,
             this_computer: false,
             server: None,
             user: None,

@@ -77,6 +77,10 @@ pub enum UiEvent {
         uid: peal_proto::UserId,
         presence: peal_proto::wire::Presence,
     },
+    /// Signed in (by the page, or by the app at start).
+    SignedIn { me: Me },
+    /// Signing in at start hit a problem (the sign-in screen says it).
+    SigningIn { problem: Option<String> },
     /// Signed out (the page shows the sign-in screen).
     SignedOut,
     /// The signaling connection: `connected`, `reconnecting`, `signed_out`.
@@ -101,6 +105,9 @@ pub enum UiEvent {
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct StartOptions {
     pub this_computer: bool,
+    /// A sign-in to `server` is kept: the app is signing in with it (no
+    /// password), and says so with `signed_in` or `signing_in`.
+    pub resume: bool,
     pub server: Option<String>,
     pub user: Option<String>,
 }
