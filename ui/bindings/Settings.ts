@@ -15,6 +15,11 @@ do_not_disturb: boolean,
  */
 camera: number, 
 /**
+ * Peal starts (hidden in the tray) when the user logs in, so calls
+ * ring after a reboot without opening it.
+ */
+start_at_login: boolean, 
+/**
  * Signed in on "this computer" last time: the app does so again at start.
  */
 this_computer: boolean, 

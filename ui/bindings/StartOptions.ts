@@ -5,4 +5,9 @@
  * run`, `--this-computer`, or how the user signed in last time), or the
  * sign-in form filled in.
  */
-export type StartOptions = { this_computer: boolean, server: string | null, user: string | null, };
+export type StartOptions = { this_computer: boolean, 
+/**
+ * A sign-in to `server` is kept: the app is signing in with it (no
+ * password), and says so with `signed_in` or `signing_in`.
+ */
+resume: boolean, server: string | null, user: string | null, };
