@@ -1375,7 +1375,8 @@ async fn at_login_peal_starts_hidden_in_the_tray_signed_in_and_a_call_still_ring
     let (server, desktop, app) = bob_signed_in().await;
     // Start at login is on unless switched off: an XDG autostart entry that
     // starts Peal hidden.
-    let entry = desktop.home.path().join("config/autostart/Peal.desktop");
+    // (auto-launch writes it under $HOME/.config, whatever XDG_CONFIG_HOME says.)
+    let entry = desktop.home.path().join(".config/autostart/Peal.desktop");
     wait_for("the autostart entry", 10, || entry.exists());
     let text = std::fs::read_to_string(&entry).expect("entry");
     assert!(
