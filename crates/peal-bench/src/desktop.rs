@@ -128,6 +128,8 @@ fn spawn(env: &Env, app: &Path, args: &[&str]) -> (Child, mpsc::Receiver<String>
         .env("XDG_RUNTIME_DIR", env.home.path())
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
         .env("PEAL_MEDIA_BIND", "127.0.0.1:0")
+        // Never the machine's own keyring: the bench reads the file.
+        .env("PEAL_NO_KEYRING", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -208,15 +210,20 @@ async fn measure(a: Args) -> Result<(), String> {
     let processes = pids.len();
 
     // The CLI (as the local Echo account) rings us; we accept from the notification.
-    let creds: serde_json::Value = serde_json::from_str(
+    // "This computer"'s passwords are in the app's vault: here (no keyring
+    // service, and PEAL_NO_KEYRING=1) its 0600 file.
+    let secrets: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             env.home
                 .path()
-                .join("data/app.peal.desktop/server/local-accounts.json"),
+                .join("config/app.peal.desktop/secrets.json"),
         )
-        .expect("the local accounts"),
+        .expect("the app's secrets file"),
     )
     .expect("json");
+    let creds: serde_json::Value =
+        serde_json::from_str(secrets["local-accounts"].as_str().unwrap_or("{}"))
+            .expect("the local accounts");
     let hangup = ((call_secs + 6) * 1000).to_string();
     let mut cli = Command::new(bin("peal"))
         .args(["--server", &url, "--user", "echo", "--device", "bench"])
