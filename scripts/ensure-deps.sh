@@ -37,6 +37,7 @@ pkg-config --exists ayatana-appindicator3-0.1 2>/dev/null || need_apt+=(libayata
 # The keyring (the Secret Service over D-Bus) that keeps the sign-in.
 pkg-config --exists dbus-1 2>/dev/null || need_apt+=(libdbus-1-dev)
 command -v dbus-daemon >/dev/null || need_apt+=(dbus-daemon)
+command -v dbus-send >/dev/null || need_apt+=(dbus-bin)
 command -v xwd >/dev/null || need_apt+=(x11-apps)
 command -v xwininfo >/dev/null || need_apt+=(x11-utils)
 # The page's type check and unit tests, and the Tauri CLI that bundles the

@@ -270,12 +270,22 @@ impl Desktop {
         self.home.path().join("data/app.peal.desktop/logs/peal.log")
     }
 
-    /// Waits until the app on this desktop has exited (its one-instance
-    /// socket no longer answers), so the next launch is a new process.
+    /// Waits until the app on this desktop has exited (it no longer holds
+    /// its one-instance name on the desktop's bus), so the next launch is a
+    /// new process.
     fn app_gone(&self) {
-        let sock = self.home.path().join("data/app.peal.desktop/instance.sock");
         wait_for("the app has exited", 15, || {
-            std::os::unix::net::UnixStream::connect(&sock).is_err()
+            Command::new("dbus-send")
+                .args([
+                    &format!("--bus={}", self.bus),
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:app.peal.desktop.SingleInstance",
+                ])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("boolean false"))
         });
     }
 
@@ -1421,4 +1431,76 @@ async fn at_login_peal_starts_hidden_in_the_tray_signed_in_and_a_call_still_ring
     caller.finish();
     let _ = peal.kill();
     let _ = peal.wait();
+}
+
+/// Waits for a second launch of the app to hand over and exit; its status.
+fn handed_over(mut second: Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = second.try_wait() {
+            return status;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = second.kill();
+            panic!("the second launch did not hand over and exit within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peal_call_link_opened_while_peal_runs_rings_alice_after_one_confirmation() {
+    let (server, desktop, app) = bob_signed_in().await;
+    let alice = server.alice(&["answer", "--reject"]);
+
+    // The link, opened as a browser would: a second launch with it, which
+    // hands it to the running Peal and exits.
+    let link = format!("peal:call/alice?server={}&video=1", server.url);
+    let status = handed_over(desktop.spawn_app(&[&link]));
+    assert!(status.success(), "{status}");
+    app.until(
+        "the running Peal asks first",
+        "return !document.getElementById('confirm-call').hidden && document.getElementById('confirm-call-text').textContent;",
+    )
+    .await;
+    let asked = app
+        .js("return document.getElementById('confirm-call-text').textContent;")
+        .await;
+    assert_eq!(asked, "Video call Alice?");
+    assert_eq!(
+        app.invoke("history").await,
+        json!([]),
+        "nothing is placed before the click"
+    );
+    desktop.screenshot("link-01-confirm");
+
+    // One click: Alice's phone rings, from Bob.
+    app.click("#confirm-call-yes").await;
+    let lines = alice.finish();
+    let rang = lines
+        .iter()
+        .find(|l| l["event"] == "incoming_call_received")
+        .unwrap_or_else(|| panic!("alice rang: {lines:?}"));
+    assert_eq!(rang["call"]["initiator"]["uid"], "bob");
+    assert_eq!(rang["call"]["call_type"], "video");
+
+    // A link for another server asks for that sign-in instead, and a link
+    // that isn't one we know says why; neither places a call.
+    let status =
+        handed_over(desktop.spawn_app(&["peal:call/alice?server=https://elsewhere.example"]));
+    assert!(status.success());
+    app.until(
+        "the other server named",
+        "return document.getElementById('notice').textContent.includes('https://elsewhere.example');",
+    )
+    .await;
+    handed_over(desktop.spawn_app(&["peal:hangup/alice"]));
+    app.until(
+        "a bad link refused with its reason",
+        "return document.getElementById('notice').textContent.includes(\"Can't open the link\");",
+    )
+    .await;
+    let calls = app.invoke("history").await;
+    assert_eq!(calls.as_array().map(Vec::len), Some(1), "{calls}");
+    app.quit().await;
 }

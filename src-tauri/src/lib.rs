@@ -23,6 +23,7 @@ use peal_client::{
     ReceiverType, RejectStatus,
 };
 use peal_desktop_core::device::ThisDevice;
+use peal_desktop_core::links::{self, Link, Route};
 use peal_desktop_core::settings::Settings;
 use peal_desktop_core::tones;
 pub use peal_desktop_core::ui::{Diagnostics, Me, SettingsView, StartOptions, UiError, UiEvent};
@@ -59,6 +60,8 @@ pub struct AppState {
     /// Held while signing in, so the page's sign-in and the app's own at
     /// start can't both sign in (or start two embedded servers).
     signing: Mutex<()>,
+    /// A `peal:` link that waits for a sign-in.
+    pending_link: std::sync::Mutex<Option<Link>>,
     /// The ringtone's samples, for the settings' choice (decoded once, not per ring).
     ringtone: std::sync::Mutex<Option<(peal_desktop_core::settings::Ringtone, tones::Tone)>>,
     ring: ring::Ring,
@@ -187,7 +190,85 @@ async fn signed_in(
     });
     // Every page: a sign-in the app made itself (at start) shows too.
     state.send(UiEvent::SignedIn { me: me.clone() }).await;
+    let waiting = state.pending_link.lock().ok().and_then(|mut p| p.take());
+    if let Some(link) = waiting {
+        follow_link(state, link, Some(&me.server)).await;
+    }
     me
+}
+
+/// A `peal:` link opened (at launch, or by a second launch while Peal runs):
+/// the window comes forward and the page asks before anything happens.
+async fn open_link(app: AppHandle, text: String) {
+    shell::show_main(&app);
+    let state = app.state::<AppState>();
+    let link = match links::parse(&text) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::info!(link = %text.chars().take(200).collect::<String>(), error = %e, "link refused");
+            state.notice(format!("Can't open the link: {e}.")).await;
+            return;
+        }
+    };
+    tracing::info!(?link, "link opened");
+    let server = state.signed(|s| Some(s.me.server.clone())).await;
+    let signing_in_now = {
+        let o = start_options_of(&state);
+        o.resume || o.this_computer
+    };
+    if server.is_none() && signing_in_now {
+        // Signing in by itself right now: asked about once it has.
+        if let Ok(mut p) = state.pending_link.lock() {
+            *p = Some(link);
+        }
+        return;
+    }
+    follow_link(&state, link, server.as_deref()).await;
+}
+
+async fn follow_link(state: &AppState, link: Link, signed_in_to: Option<&str>) {
+    let keep = |link: Link| {
+        if let Ok(mut p) = state.pending_link.lock() {
+            *p = Some(link);
+        }
+    };
+    match links::route(&link, signed_in_to) {
+        Route::ConfirmCall { user, video } => {
+            state
+                .send(UiEvent::ConfirmCall {
+                    user: user.to_string(),
+                    video,
+                })
+                .await;
+        }
+        Route::SignInFirst { server } => match signed_in_to {
+            Some(now) => {
+                let message = format!("That link is for {server}, and you're signed in to {now}: sign out and sign in to {server} to use it.");
+                state.notice(message).await;
+            }
+            None => {
+                let message = format!("Sign in to {server} to follow the link.");
+                keep(link);
+                let server = Some(server);
+                state.send(UiEvent::SignInForLink { server, message }).await;
+            }
+        },
+        Route::SignInAnywhere => {
+            keep(link);
+            let message = "Sign in to follow the link.".to_owned();
+            state
+                .send(UiEvent::SignInForLink {
+                    server: None,
+                    message,
+                })
+                .await;
+        }
+        Route::Join { server, .. } => {
+            state
+                .notice(format!("That is an invitation to {server}. Joining with an invite link isn't in this version of Peal yet: ask whoever invited you for an account."))
+                .await;
+        }
+    }
 }
 
 /// Subscribes this page (its window) to events.
@@ -979,6 +1060,27 @@ pub fn fixed_malloc_threshold() {
     eprintln!("peal-desktop: could not restart with {TUNABLE}: {err}");
 }
 
+/// `peal:` links: the one Peal was launched with, and those a second launch
+/// hands over.
+fn watch_links(app: &AppHandle) {
+    use tauri_plugin_deep_link::DeepLinkExt;
+    let h = app.clone();
+    app.deep_link().on_open_url(move |ev| {
+        for url in ev.urls() {
+            tauri::async_runtime::spawn(open_link(h.clone(), url.to_string()));
+        }
+    });
+    match app.deep_link().get_current() {
+        Ok(Some(urls)) => {
+            for url in urls {
+                tauri::async_runtime::spawn(open_link(app.clone(), url.to_string()));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "launch link not read"),
+    }
+}
+
 /// The log file in the app's log directory (and stderr from a terminal);
 /// without one, stderr says why and the app carries on.
 fn start_logging(app: &AppHandle) -> Option<PathBuf> {
@@ -1007,6 +1109,12 @@ fn start_logging(app: &AppHandle) -> Option<PathBuf> {
 pub fn run() {
     let started = std::time::Instant::now();
     tauri::Builder::default()
+        // First: a second launch hands its arguments (a `peal:` link) to
+        // the running Peal, which comes forward, and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            shell::show_main(app);
+        }))
+        .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             Some(vec![shell::HIDDEN]),
@@ -1015,10 +1123,6 @@ pub fn run() {
             let handle = app.handle().clone();
             // First, so what setup and the embedded server say is kept.
             let log_file = start_logging(&handle);
-            if !shell::single_instance(&handle) {
-                // Another Peal is running: it brings its window forward.
-                std::process::exit(0);
-            }
             let settings_path = app
                 .path()
                 .app_config_dir()
@@ -1055,6 +1159,7 @@ pub fn run() {
                 log_file,
                 vault,
                 signing: Mutex::new(()),
+                pending_link: std::sync::Mutex::new(None),
                 ringtone: std::sync::Mutex::new(None),
                 ring,
                 started,
@@ -1069,6 +1174,7 @@ pub fn run() {
                 tracing::warn!(%why, "start at login not set");
             }
             tauri::async_runtime::spawn(sign_in_at_start(handle.clone()));
+            watch_links(&handle);
             if let Some(why) = device_trouble {
                 let app = handle.clone();
                 tauri::async_runtime::spawn(async move {

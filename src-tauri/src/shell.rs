@@ -1,6 +1,7 @@
 //! The desktop around the page: the main window, the always-on-top incoming
 //! window, the tray (the app keeps running there so it can still ring), the
-//! missed-call count in the title and the tray, and one instance only.
+//! missed-call count in the title and the tray, and start at login. One
+//! instance only is tauri-plugin-single-instance (set up in `run`).
 
 use peal_proto::wire::CallInfo;
 use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder};
@@ -109,50 +110,4 @@ pub fn tray(app: &AppHandle) {
         Ok(Err(e)) => tracing::warn!(error = %e, "no tray icon"),
         Err(_) => tracing::warn!("no tray icon (no indicator library)"),
     }
-}
-
-/// One instance only: a second launch asks the first to show its window,
-/// then exits. The socket lives in the app's data directory.
-#[cfg(unix)]
-pub fn single_instance(app: &AppHandle) -> bool {
-    use std::io::{Read, Write};
-    use std::os::unix::net::{UnixListener, UnixStream};
-    let Ok(dir) = app.path().app_data_dir() else {
-        return true;
-    };
-    let _ = std::fs::create_dir_all(&dir);
-    let path = dir.join("instance.sock");
-    if let Ok(mut s) = UnixStream::connect(&path) {
-        let _ = s.write_all(b"show\n");
-        return false;
-    }
-    let _ = std::fs::remove_file(&path);
-    let listener = match UnixListener::bind(&path) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(error = %e, "single-instance socket");
-            return true;
-        }
-    };
-    let app = app.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let mut buf = [0u8; 16];
-            let mut conn = conn;
-            let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(1)));
-            if conn
-                .read(&mut buf)
-                .is_ok_and(|n| buf[..n].starts_with(b"show"))
-            {
-                let a = app.clone();
-                let _ = app.run_on_main_thread(move || show_main(&a));
-            }
-        }
-    });
-    true
-}
-
-#[cfg(not(unix))]
-pub fn single_instance(_app: &AppHandle) -> bool {
-    true
 }

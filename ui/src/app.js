@@ -354,6 +354,20 @@ function onEvent(msg) {
     b.hidden = msg.count === 0;
     b.textContent = `${msg.count} missed`;
     if (msg.count > 0) refresh();
+  } else if (msg.type === "confirm_call") {
+    // A peal:call link: nothing rings until the user says so here.
+    const c = contacts.find((x) => x.uid === msg.user);
+    const who = c ? c.name : msg.user;
+    $("confirm-call-text").textContent = `${msg.video ? "Video call" : "Call"} ${who}?`;
+    const box = /** @type {any} */ ($("confirm-call"));
+    box.link = { user: msg.user, video: msg.video };
+    box.hidden = false;
+    $("confirm-call-yes").focus();
+  } else if (msg.type === "sign_in_for_link") {
+    if (msg.server) input("server").value = msg.server;
+    $("signin-error").hidden = false;
+    $("signin-error").textContent = msg.message;
+    show("signin");
   } else if (msg.type === "confirm_close") {
     $("confirm").hidden = false;
   } else if (msg.type === "notice") {
@@ -555,6 +569,13 @@ async function start() {
     refresh();
   };
   $("confirm-no").onclick = () => { $("confirm").hidden = true; };
+  $("confirm-call-yes").onclick = () => {
+    const box = /** @type {any} */ ($("confirm-call"));
+    box.hidden = true;
+    if (box.link) place(box.link.user, false, box.link.video);
+    box.link = null;
+  };
+  $("confirm-call-no").onclick = () => { const box = /** @type {any} */ ($("confirm-call")); box.hidden = true; box.link = null; };
   // Missed calls count until you come back to the window (the app sees it
   // focused) or click the count.
   $("missed-badge").onclick = () => invoke("missed_seen").catch(() => {});

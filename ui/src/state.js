@@ -107,6 +107,8 @@ export function apply(view, msg, me) {
       return initial();
     case "signed_in":
     case "signing_in":
+    case "confirm_call":
+    case "sign_in_for_link":
     case "presence":
     case "missed":
     case "connection":

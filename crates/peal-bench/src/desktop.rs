@@ -213,12 +213,8 @@ async fn measure(a: Args) -> Result<(), String> {
     // "This computer"'s passwords are in the app's vault: here (no keyring
     // service, and PEAL_NO_KEYRING=1) its 0600 file.
     let secrets: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            env.home
-                .path()
-                .join("config/app.peal.desktop/secrets.json"),
-        )
-        .expect("the app's secrets file"),
+        &std::fs::read_to_string(env.home.path().join("config/app.peal.desktop/secrets.json"))
+            .expect("the app's secrets file"),
     )
     .expect("json");
     let creds: serde_json::Value =

@@ -14,6 +14,7 @@
 //!   (notify-rust: D-Bus on Linux, the system's own on macOS and Windows).
 //! - [`settings`]: the user's choices, kept as one JSON file.
 //! - [`device`]: this install's device name, made once and kept beside them.
+//! - [`links`]: `peal:` links read and routed (confirm, sign in first, join).
 //! - [`logs`]: the app's log file (rotated by size), crash reports, the tail
 //!   that diagnostics attach.
 //! - [`vault`]: secrets for the next start (the session token, "this
@@ -25,6 +26,7 @@
 
 pub mod alerts;
 pub mod device;
+pub mod links;
 pub mod logs;
 pub mod notify;
 pub mod player;

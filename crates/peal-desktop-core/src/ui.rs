@@ -93,6 +93,14 @@ pub enum UiEvent {
         peer: Option<String>,
         detail: Option<String>,
     },
+    /// A `peal:call` link: the page asks "Call USER?" and only a click calls.
+    ConfirmCall { user: String, video: bool },
+    /// A link needs a sign-in first: the sign-in screen, with `server`
+    /// filled in when the link names one, says `message`.
+    SignInForLink {
+        server: Option<String>,
+        message: String,
+    },
     /// The main window was asked to close during a call: the page asks first.
     ConfirmClose,
     /// Something the user should know that is not an error (no camera, …).
