@@ -77,6 +77,12 @@ fn the_deb_installs_into_a_scratch_root_and_the_installed_app_starts() {
     let desktop = std::fs::read_to_string(root.path().join("usr/share/applications/Peal.desktop"))
         .expect("a desktop entry");
     assert!(desktop.contains("Exec=peal-desktop"), "{desktop}");
+    // peal: links open in Peal, the link handed to it as its argument.
+    assert!(
+        desktop.contains("MimeType=x-scheme-handler/peal;")
+            && desktop.contains("Exec=peal-desktop %u"),
+        "{desktop}"
+    );
     assert!(root
         .path()
         .join("usr/share/icons/hicolor/128x128/apps/peal-desktop.png")
@@ -84,7 +90,9 @@ fn the_deb_installs_into_a_scratch_root_and_the_installed_app_starts() {
 
     let (mut xvfb, display) = peal_tests::xvfb();
     let home = tempfile::tempdir().expect("home");
-    // The installed app, as a person starts it (a home of its own, no bus).
+    // The installed app, as a person starts it: a home of its own and a
+    // session bus (one instance is a name on it), nothing else running.
+    let (mut dbus, bus) = peal_tests::session_bus(home.path());
     let launch = || {
         Command::new(&app)
             .env("DISPLAY", &display)
@@ -92,7 +100,7 @@ fn the_deb_installs_into_a_scratch_root_and_the_installed_app_starts() {
             .env("XDG_DATA_HOME", home.path().join("data"))
             .env("XDG_CONFIG_HOME", home.path().join("config"))
             .env("XDG_RUNTIME_DIR", home.path())
-            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -127,4 +135,6 @@ fn the_deb_installs_into_a_scratch_root_and_the_installed_app_starts() {
     let _ = child.wait();
     let _ = xvfb.kill();
     let _ = xvfb.wait();
+    let _ = dbus.kill();
+    let _ = dbus.wait();
 }
