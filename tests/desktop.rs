@@ -1394,24 +1394,22 @@ async fn at_login_peal_starts_hidden_in_the_tray_signed_in_and_a_call_still_ring
         "{text}"
     );
     // The settings switch takes it away and puts it back.
-    app.click("#open-settings").await;
-    app.until(
-        "the switch shows it on",
-        "return document.getElementById('start-at-login').checked;",
-    )
-    .await;
-    app.click("#start-at-login").await;
-    app.click("#settings-form button[type=submit]").await;
-    wait_for("the autostart entry removed", 10, || !entry.exists());
-    app.click("#open-settings").await;
-    app.until(
-        "the switch shows it off",
-        "return !document.getElementById('start-at-login').checked;",
-    )
-    .await;
-    app.click("#start-at-login").await;
-    app.click("#settings-form button[type=submit]").await;
-    wait_for("the autostart entry back", 10, || entry.exists());
+    for on in [false, true] {
+        app.click("#open-settings").await;
+        app.until(
+            "the switch shows how it is",
+            &format!(
+                "return document.getElementById('start-at-login').checked === {};",
+                !on
+            ),
+        )
+        .await;
+        app.click("#start-at-login").await;
+        app.click("#settings-form button[type=submit]").await;
+        wait_for("the autostart entry follows the switch", 10, || {
+            entry.exists() == on
+        });
+    }
     app.quit().await;
     desktop.app_gone();
 

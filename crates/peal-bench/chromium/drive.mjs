@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { stopOnSignals, within } from "./common.mjs";
 
 const WARMUP = 2;
 const TRIAL_LIMIT_MS = 30_000; // the page gives up at 10 s; this is if it hangs
@@ -43,22 +44,7 @@ function cleanup() {
   return cleaning;
 }
 
-for (const [sig, n] of [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]]) {
-  process.on(sig, () => {
-    log(`${sig}: stopping`);
-    cleanup().finally(() => process.exit(128 + n));
-  });
-}
-
-function within(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+stopOnSignals(log, cleanup);
 
 // Nearest rank, as peal-bench's report::pct does.
 function pct(sorted, p) {

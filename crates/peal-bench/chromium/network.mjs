@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from "nod
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { stopOnSignals, within } from "./common.mjs";
 
 const LIMIT_MS = 60_000;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -36,22 +37,7 @@ async function cleanup() {
   rmSync(scratch, { recursive: true, force: true });
 }
 
-for (const [sig, n] of [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]]) {
-  process.on(sig, () => {
-    log(`${sig}: stopping`);
-    cleanup().finally(() => process.exit(128 + n));
-  });
-}
-
-function within(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+stopOnSignals(log, cleanup);
 
 // A browser whose process runs in namespace `ns`: playwright talks to it
 // over a pipe, which crosses namespaces; its network is the namespace's.

@@ -102,14 +102,9 @@ fn valid(name: &str) -> bool {
 }
 
 fn write(path: &Path, d: &ThisDevice) -> Result<(), DeviceError> {
-    let err = |e| DeviceError::Write(path.display().to_string(), e);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(d).unwrap_or_default();
-    std::fs::write(&tmp, text).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    crate::settings::write_whole(path, text.as_bytes(), false)
+        .map_err(|e| DeviceError::Write(path.display().to_string(), e))
 }
 
 #[cfg(test)]

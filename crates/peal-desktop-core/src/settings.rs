@@ -98,18 +98,39 @@ impl Settings {
         s
     }
 
-    /// Writes `path` whole (a temporary file renamed over it, so a crash
-    /// never leaves half a file).
+    /// Writes `path` whole (see [`write_whole`]).
     pub fn save(&self, path: &Path) -> Result<(), SettingsError> {
-        let err = |e| SettingsError::Write(path.display().to_string(), e);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        std::fs::write(&tmp, text).map_err(err)?;
-        std::fs::rename(&tmp, path).map_err(err)
+        write_whole(path, text.as_bytes(), false)
+            .map_err(|e| SettingsError::Write(path.display().to_string(), e))
     }
+}
+
+/// Writes `path` whole: a temporary file beside it (0600 when `private`)
+/// renamed over it, so a crash never leaves half a file. The directory is
+/// made if missing. Every file the app keeps is written this way.
+pub(crate) fn write_whole(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut f = opts.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

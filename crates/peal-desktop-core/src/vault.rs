@@ -108,25 +108,9 @@ impl FileVault {
     }
 
     fn write(&self, map: &BTreeMap<String, String>) -> Result<(), VaultError> {
-        use std::io::Write;
-        let err = |e| VaultError::File(self.path.display().to_string(), e);
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let tmp = self.path.with_extension("json.tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(err)?;
         let text = serde_json::to_string_pretty(map).unwrap_or_default();
-        f.write_all(text.as_bytes()).map_err(err)?;
-        f.sync_all().map_err(err)?;
-        std::fs::rename(&tmp, &self.path).map_err(err)
+        crate::settings::write_whole(&self.path, text.as_bytes(), true)
+            .map_err(|e| VaultError::File(self.path.display().to_string(), e))
     }
 
     fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
