@@ -504,3 +504,27 @@ async fn a_user_sees_their_devices_and_signing_one_out_stops_it_while_the_others
         call.session_id
     );
 }
+
+#[tokio::test]
+async fn hanging_up_cancels_a_call_still_ringing_and_ends_an_answered_one() {
+    let s = TestServer::start().await;
+    let alice = client(&s.base, "alice", "laptop").await;
+    let bob = client(&s.base, "bob", "desk").await;
+    let ringing = alice
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Audio))
+        .await
+        .unwrap();
+    let gone = alice.hang_up(&ringing.session_id).await.unwrap();
+    assert_eq!(gone.status, Status::Cancelled);
+
+    let answered = alice
+        .initiate_call(Call::new("bob", ReceiverType::User, CallType::Audio))
+        .await
+        .unwrap();
+    bob.accept_call(&answered.session_id).await.unwrap();
+    let over = alice.hang_up(&answered.session_id).await.unwrap();
+    assert_eq!(over.status, Status::Ended);
+    // Nothing left to hang up: a typed refusal, nothing changes.
+    let e = alice.hang_up(&answered.session_id).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::InvalidState), "{e:?}");
+}

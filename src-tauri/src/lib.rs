@@ -29,7 +29,7 @@ use peal_desktop_core::tones;
 pub use peal_desktop_core::ui::{Diagnostics, Me, SettingsView, StartOptions, UiError, UiEvent};
 use peal_desktop_core::vault::{self, Vault};
 use peal_media::{CallSession, MediaError, SessionSettings, Sources};
-use peal_proto::wire::{Contact, GroupInfo, HistoryEntry, Status};
+use peal_proto::wire::{Contact, GroupInfo, HistoryEntry};
 use peal_proto::SessionId;
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tauri::{AppHandle, Manager, State};
@@ -939,13 +939,7 @@ async fn hang_up(state: State<'_, AppState>, session_id: String) -> Result<CallI
     let id = SessionId(session_id);
     state.ring.send(ring::Msg::HungUp(id.clone()));
     leave_media(&state).await;
-    let current = client.get_call(&id).await?;
-    let r = if current.status == Status::Initiated {
-        client.cancel_call(&id).await
-    } else {
-        client.end_call(&id).await
-    };
-    Ok(r?)
+    Ok(client.hang_up(&id).await?)
 }
 
 /// Leaves the media of `session_id` once that call is over (the page calls

@@ -609,8 +609,7 @@ async fn place(
             }
             () = media.tick() => media.print_stats(),
             _ = tokio::signal::ctrl_c() => {
-                let r = if current.status == Status::Initiated { client.cancel_call(&id).await } else { client.end_call(&id).await };
-                if let Ok(c) = r { media.finish(&c).await; }
+                if let Ok(c) = client.hang_up(&id).await { media.finish(&c).await; }
                 return Ok(());
             }
         }

@@ -591,6 +591,20 @@ impl PealClient {
         self.call_action(req).await
     }
 
+    /// Hangs up `session_id` as its state needs: cancels it while it still
+    /// rings out, ends (leaves) it once ongoing. If it was answered between
+    /// the look and the cancel (`invalid_state`), it is ended instead.
+    pub async fn hang_up(&self, session_id: &SessionId) -> Result<CallInfo, ClientError> {
+        let now = self.get_call(session_id).await?;
+        if now.status != peal_proto::wire::Status::Initiated {
+            return self.end_call(session_id).await;
+        }
+        match self.cancel_call(session_id).await {
+            Err(e) if e.code() == Some(ErrorCode::InvalidState) => self.end_call(session_id).await,
+            other => other,
+        }
+    }
+
     /// Cancels your call before it is answered.
     pub async fn cancel_call(&self, session_id: &SessionId) -> Result<CallInfo, ClientError> {
         self.reject_call(session_id, RejectStatus::Cancelled).await
