@@ -67,6 +67,22 @@ impl Server {
         }
     }
 
+    /// An invite to this server for `uses` accounts, as `peal-server invite`
+    /// makes it: its `peal:join` link.
+    async fn invite(&self, uses: u32) -> (String, String) {
+        use peal_server::clock::Clock;
+        let store = peal_server::store::SqliteStore::open(self._dir.path())
+            .await
+            .expect("store");
+        let now = peal_server::clock::SystemClock.now();
+        let (_, code) = peal_server::add_invite(&store, now, uses, 86_400_000)
+            .await
+            .expect("invite");
+        store.close().await;
+        let (link, _) = peal_server::invites::links(&self.url, &code);
+        (link, code)
+    }
+
     /// `peal --user alice ARGS...`: its stdout lines are read by [`Cli::finish`].
     fn alice(&self, args: &[&str]) -> Cli {
         self.cli("alice", args)
@@ -1500,5 +1516,77 @@ async fn a_peal_call_link_opened_while_peal_runs_rings_alice_after_one_confirmat
     .await;
     let calls = app.invoke("history").await;
     assert_eq!(calls.as_array().map(Vec::len), Some(1), "{calls}");
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_link_makes_a_new_account_in_the_app_everyone_sees_it_and_a_cli_user_calls_it() {
+    let (server, desktop, app) = bob_signed_in().await;
+    let (link, code) = server.invite(2).await;
+
+    // Someone joins with the invite while Bob's app runs: Bob sees them
+    // among his contacts without doing anything.
+    let erin = peal_client::PealClient::join(
+        peal_client::ClientConfig::new(&server.url, "erin", "erin's password", "laptop"),
+        &code,
+        "Erin",
+    )
+    .await
+    .expect("erin joins");
+    app.until(
+        "Erin among Bob's contacts",
+        "return document.querySelector('li.contact[data-uid=erin]') !== null;",
+    )
+    .await;
+    drop(erin);
+
+    // Signed out, the link opened as a browser would (a second launch that
+    // hands it over): the app offers to make the account.
+    app.click("#open-settings").await;
+    app.click("#sign-out").await;
+    app.visible("the sign-in screen", "signin").await;
+    let status = handed_over(desktop.spawn_app(&[&link]));
+    assert!(status.success(), "{status}");
+    app.visible("the join form", "join").await;
+    let title = app
+        .js("return document.getElementById('join-title').textContent;")
+        .await;
+    assert_eq!(title, json!(format!("Join {}", server.url)));
+    // A form with a problem says what, and makes nothing.
+    app.js("document.getElementById('join-name').value = 'Dana Smith'; document.getElementById('join-uid').value = 'dana'; document.getElementById('join-password').value = 'short'; document.getElementById('join-password2').value = 'short'; document.getElementById('join-button').click(); return true;").await;
+    app.until(
+        "the form says the password is too short",
+        "return document.getElementById('join-error').textContent.includes('at least 8');",
+    )
+    .await;
+    app.js("document.getElementById('join-password').value = 'dana password'; document.getElementById('join-password2').value = 'dana password'; return true;").await;
+    desktop.screenshot("join-01-form");
+    app.click("#join-button").await;
+    app.until(
+        "signed in as Dana, Alice and Erin among the contacts",
+        "return document.getElementById('join').hidden && document.getElementById('me').textContent === 'Dana Smith' && document.querySelector('li.contact[data-uid=alice]') !== null && document.querySelector('li.contact[data-uid=erin]') !== null;",
+    )
+    .await;
+    desktop.screenshot("join-02-signed-in");
+
+    // Alice, on the CLI, calls the new account, and Dana's desktop rings.
+    let caller = server.alice(&["call", "dana", "--cancel-after", "3000"]);
+    wait_for("the incoming window on screen", 15, || {
+        desktop.window_titles().contains("Alice is calling")
+    });
+    let lines = caller.finish();
+    assert!(
+        lines.iter().any(|l| l["call"]["receiver"]["uid"] == "dana"),
+        "alice called dana: {lines:?}"
+    );
+
+    // The invite is used up now: opened again, it says so (Dana is
+    // signed in, so it says that first).
+    handed_over(desktop.spawn_app(&[&link]));
+    app.until(
+        "the app says Dana is on that server already",
+        "return document.getElementById('notice').textContent.includes('signed in already');",
+    )
+    .await;
     app.quit().await;
 }

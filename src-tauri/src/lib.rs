@@ -159,6 +159,7 @@ fn forward_events(app: AppHandle, client: &PealClient) {
                     state: connection_name(&c).to_owned(),
                 },
                 ClientEvent::Presence { uid, presence } => UiEvent::Presence { uid, presence },
+                ClientEvent::ContactAdded(contact) => UiEvent::ContactAdded { contact },
                 ClientEvent::Media { .. } | ClientEvent::Refused { .. } => continue,
             };
             state.send(ev).await;
@@ -263,10 +264,40 @@ async fn follow_link(state: &AppState, link: Link, signed_in_to: Option<&str>) {
                 })
                 .await;
         }
-        Route::Join { server, .. } => {
+        Route::AlreadyMember { server } => {
             state
-                .notice(format!("That is an invitation to {server}. Joining with an invite link isn't in this version of Peal yet: ask whoever invited you for an account."))
+                .notice(format!(
+                    "That invitation is to {server}, where you're signed in already."
+                ))
                 .await;
+        }
+        Route::SignOutToJoin {
+            server,
+            signed_in_to,
+        } => {
+            state
+                .notice(format!("That invitation is to {server}, and you're signed in to {signed_in_to}: sign out first to join {server}."))
+                .await;
+        }
+        Route::Join { server, invite } => {
+            // Say now if the invite can't be used, not after the form.
+            let config = ClientConfig::new(&server, "", "", &state.device);
+            let problem = match PealClient::check_invite(&config, &invite).await {
+                Ok(()) => None,
+                Err(e) => {
+                    tracing::info!(%server, error = %e, "invite not usable");
+                    Some(match e {
+                        peal_client::ClientError::Refused(b) => b.message,
+                        other => format!("Can't reach {server} ({other})."),
+                    })
+                }
+            };
+            let join = UiEvent::JoinInvite {
+                server,
+                invite,
+                problem,
+            };
+            state.send(join).await;
         }
     }
 }
@@ -398,6 +429,32 @@ async fn sign_in(
     }
     let client =
         PealClient::connect(ClientConfig::new(&server, &uid, &password, &state.device)).await?;
+    remember_sign_in(&state, Some((&server, &uid)));
+    keep_session(&state, &server, &client).await;
+    Ok(signed_in(app.clone(), &state, client, None, server).await)
+}
+
+/// Makes an account on `server` with an invite and signs in with it.
+#[tauri::command]
+async fn join(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    server: String,
+    invite: String,
+    uid: String,
+    name: String,
+    password: String,
+) -> Result<Me, UiError> {
+    let _one = state.signing.lock().await;
+    if state.signed.lock().await.is_some() {
+        return Err(UiError::new(
+            "signed_in",
+            "you're signed in already: sign out first to join another server",
+        ));
+    }
+    let config = ClientConfig::new(&server, &uid, &password, &state.device);
+    let client = PealClient::join(config, &invite, &name).await?;
+    tracing::info!(%server, %uid, "joined with an invite");
     remember_sign_in(&state, Some((&server, &uid)));
     keep_session(&state, &server, &client).await;
     Ok(signed_in(app.clone(), &state, client, None, server).await)
@@ -1217,6 +1274,7 @@ pub fn run() {
             start_options,
             start_local,
             sign_in,
+            join,
             contacts,
             sign_out,
             devices,

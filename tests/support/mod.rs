@@ -14,7 +14,7 @@ use peal_proto::wire::{
     ReceiverType, RejectStatus, ServerFrame,
 };
 use peal_proto::{ErrorBody, ErrorCode, Millis};
-use peal_server::clock::ManualClock;
+use peal_server::clock::{Clock, ManualClock};
 use peal_server::{Config, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -139,6 +139,34 @@ impl TestServer {
         peal_server::add_group(&store, T0, guid, &name, members)
             .await
             .expect("group added");
+        store.close().await;
+    }
+
+    /// Makes an invite as `peal-server invite` does, at the server's time:
+    /// the invite and its code.
+    pub async fn add_invite(
+        &self,
+        uses: u32,
+        lifetime_ms: i64,
+    ) -> (peal_server::invites::Invite, String) {
+        let store = peal_server::store::SqliteStore::open(self.dir.path())
+            .await
+            .expect("store");
+        let made = peal_server::add_invite(&store, self.clock.now(), uses, lifetime_ms)
+            .await
+            .expect("invite made");
+        store.close().await;
+        made
+    }
+
+    /// Withdraws an invite as `peal-server invite revoke` does.
+    pub async fn revoke_invite(&self, id: &str) {
+        let store = peal_server::store::SqliteStore::open(self.dir.path())
+            .await
+            .expect("store");
+        peal_server::store::Store::revoke_invite(&store, id.to_owned(), self.clock.now())
+            .await
+            .expect("invite revoked");
         store.close().await;
     }
 
@@ -667,7 +695,8 @@ pub async fn next_call(events: &mut peal_client::EventStream) -> Event {
                 peal_client::ClientEvent::Connection(_)
                 | peal_client::ClientEvent::Presence { .. }
                 | peal_client::ClientEvent::Media { .. }
-                | peal_client::ClientEvent::Refused { .. },
+                | peal_client::ClientEvent::Refused { .. }
+                | peal_client::ClientEvent::ContactAdded(_),
             ) => {}
             None => panic!("stream ended"),
         }

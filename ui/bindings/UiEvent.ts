@@ -2,10 +2,11 @@
 import type { CallInfo } from "./CallInfo";
 import type { Event } from "./Event";
 import type { Me } from "./Me";
+import type { Party } from "./Party";
 import type { Presence } from "./Presence";
 import type { UserId } from "./UserId";
 
 /**
  * What reaches the pages on their events channels, in the order it happened.
  */
-export type UiEvent = { "type": "call", event: Event, } | { "type": "joined", call: CallInfo, video: boolean, } | { "type": "ringing", call: CallInfo | null, } | { "type": "missed", count: number, } | { "type": "presence", uid: UserId, presence: Presence, } | { "type": "signed_in", me: Me, } | { "type": "signing_in", problem: string | null, } | { "type": "signed_out" } | { "type": "connection", state: string, } | { "type": "media", event: string, peer: string | null, detail: string | null, } | { "type": "confirm_call", user: string, video: boolean, } | { "type": "sign_in_for_link", server: string | null, message: string, } | { "type": "confirm_close" } | { "type": "notice", message: string, };
+export type UiEvent = { "type": "call", event: Event, } | { "type": "joined", call: CallInfo, video: boolean, } | { "type": "ringing", call: CallInfo | null, } | { "type": "missed", count: number, } | { "type": "presence", uid: UserId, presence: Presence, } | { "type": "signed_in", me: Me, } | { "type": "signing_in", problem: string | null, } | { "type": "signed_out" } | { "type": "connection", state: string, } | { "type": "media", event: string, peer: string | null, detail: string | null, } | { "type": "confirm_call", user: string, video: boolean, } | { "type": "sign_in_for_link", server: string | null, message: string, } | { "type": "join_invite", server: string, invite: string, problem: string | null, } | { "type": "contact_added", contact: Party, } | { "type": "confirm_close" } | { "type": "notice", message: string, };

@@ -2,7 +2,7 @@
 // Peal's main window: talks to the Rust side only through its commands and
 // two channels (events in order, video frames). The call screens follow the
 // pure reducer in state.js.
-import { initial, apply, peerName, clock, historyRow, quality, deviceRows } from "./state.js";
+import { initial, apply, peerName, clock, historyRow, quality, deviceRows, joinProblem, plainError } from "./state.js";
 /** @typedef {import("./state.js").View} View */
 /** @typedef {import("../bindings/UiEvent").UiEvent} UiEvent */
 /** @typedef {import("../bindings/Contact").Contact} Contact */
@@ -16,8 +16,7 @@ const tauri = window.__TAURI__;
 const invoke = tauri.core.invoke;
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const input = (/** @type {string} */ id) => /** @type {HTMLInputElement} */ (document.getElementById(id));
-/** @param {unknown} e */
-const errorText = (e) => /** @type {any} */ (e)?.message || String(e);
+const errorText = plainError;
 
 /** @type {{uid: string, name: string, server: string, local: boolean} | null} */
 let me = null;
@@ -368,6 +367,10 @@ function onEvent(msg) {
     $("signin-error").hidden = false;
     $("signin-error").textContent = msg.message;
     show("signin");
+  } else if (msg.type === "join_invite") {
+    openJoin(msg.server, msg.invite, msg.problem);
+  } else if (msg.type === "contact_added") {
+    if (me) refresh();
   } else if (msg.type === "confirm_close") {
     $("confirm").hidden = false;
   } else if (msg.type === "notice") {
@@ -386,6 +389,49 @@ async function signedIn(who) {
   await refresh();
   // After the contacts are painted, the app logs the time since launch.
   requestAnimationFrame(() => invoke("shown", { what: "contacts" }).catch(() => {}));
+}
+
+/** The invite the join form is for. @type {{server: string, invite: string} | null} */
+let joining = null;
+
+/**
+ * A `peal:join` link: the form to make an account, or why the invite can't.
+ * @param {string} server @param {string} invite @param {string | null} problem
+ */
+function openJoin(server, invite, problem) {
+  joining = problem ? null : { server, invite };
+  $("join-title").textContent = `Join ${server}`;
+  for (const id of ["join-name", "join-uid", "join-password", "join-password2", "join-button"]) {
+    /** @type {HTMLInputElement} */ ($(id)).disabled = !!problem;
+  }
+  $("join-error").hidden = !problem;
+  $("join-error").textContent = problem || "";
+  $("join").hidden = false;
+  (problem ? $("join-cancel") : $("join-name")).focus();
+}
+
+async function submitJoin() {
+  if (!joining) return;
+  const form = { uid: input("join-uid").value.trim(), name: input("join-name").value, password: input("join-password").value, again: input("join-password2").value };
+  const problem = joinProblem(form);
+  $("join-error").hidden = !problem;
+  $("join-error").textContent = problem || "";
+  if (problem) return;
+  const button = /** @type {HTMLButtonElement} */ ($("join-button"));
+  button.disabled = true;
+  button.textContent = "Creating your account…";
+  try {
+    const who = await invoke("join", { ...joining, uid: form.uid, name: form.name.trim(), password: form.password });
+    $("join").hidden = true;
+    joining = null;
+    await signedIn(who);
+  } catch (e) {
+    $("join-error").hidden = false;
+    $("join-error").textContent = errorText(e);
+  } finally {
+    button.disabled = false;
+    button.textContent = "Create account";
+  }
 }
 
 async function openSettings() {
@@ -569,6 +615,10 @@ async function start() {
     refresh();
   };
   $("confirm-no").onclick = () => { $("confirm").hidden = true; };
+  $("join-form").onsubmit = (ev) => { ev.preventDefault(); submitJoin(); };
+  $("join-cancel").onclick = () => { $("join").hidden = true; joining = null; };
+  // A problem shown goes once the person starts fixing it.
+  $("join-form").oninput = () => { if (joining) $("join-error").hidden = true; };
   $("confirm-call-yes").onclick = () => {
     const box = /** @type {any} */ ($("confirm-call"));
     box.hidden = true;

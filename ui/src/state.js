@@ -115,6 +115,8 @@ export function apply(view, msg, me) {
     case "media":
     case "confirm_close":
     case "notice":
+    case "join_invite":
+    case "contact_added":
       return view;
   }
   return view;
@@ -187,4 +189,33 @@ export function deviceRows(devices) {
       since: d.signed_in_at,
       canSignOut: !d.current && d.signed_in_at !== null,
     }));
+}
+
+/** Shortest password the server takes for an account made with an invite. */
+export const MIN_JOIN_PASSWORD = 8;
+
+/**
+ * What is wrong with the join form, said for the person filling it in, or
+ * null when it can be sent (the server checks again).
+ * @param {{uid: string, name: string, password: string, again: string}} f
+ * @returns {string | null}
+ */
+export function joinProblem(f) {
+  if (!f.name.trim()) return "Say what name people should see.";
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(f.uid)) return "A user id is 1-64 letters, digits, dots, dashes or underscores.";
+  if ([...f.password].length < MIN_JOIN_PASSWORD) return `Pick a password of at least ${MIN_JOIN_PASSWORD} characters.`;
+  if (f.password !== f.again) return "The two passwords differ.";
+  return null;
+}
+
+/**
+ * An app error as a person reads it: the server's message without its code.
+ * @param {unknown} e
+ * @returns {string}
+ */
+export function plainError(e) {
+  const err = /** @type {any} */ (e);
+  const message = err?.message || String(e);
+  const code = err?.code;
+  return typeof code === "string" && message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message;
 }

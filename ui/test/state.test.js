@@ -1,7 +1,7 @@
 // The call screens' view state for every call event and every app event:
 // what the page shows, without a window.
-import { describe, expect, test } from "vitest";
-import { apply, clock, deviceRows, historyRow, initial, peerName, quality, reduce } from "../src/state.js";
+import { describe, expect, it, test } from "vitest";
+import { apply, clock, deviceRows, historyRow, initial, joinProblem, peerName, plainError, quality, reduce } from "../src/state.js";
 
 const ME = "bob";
 
@@ -226,5 +226,26 @@ describe("signing in at start", () => {
     const me = { uid: "bob", name: "Bob", server: "http://s", local: false };
     expect(apply(ringing, { type: "signed_in", me }, ME)).toBe(ringing);
     expect(apply(initial(), { type: "signing_in", problem: "Can't reach http://s" }, ME)).toEqual(initial());
+  });
+});
+
+describe("joining with an invite", () => {
+  const ok = { uid: "dana", name: "Dana Smith", password: "long enough", again: "long enough" };
+  it("sends a complete form and says what is missing from one that isn't", () => {
+    expect(joinProblem(ok)).toBeNull();
+    expect(joinProblem({ ...ok, name: "  " })).toMatch(/name/);
+    expect(joinProblem({ ...ok, uid: "dana smith" })).toMatch(/user id/);
+    expect(joinProblem({ ...ok, password: "short", again: "short" })).toMatch(/at least 8/);
+    expect(joinProblem({ ...ok, again: "long enougH" })).toMatch(/differ/);
+  });
+  it("shows the server's reason without its code", () => {
+    expect(plainError({ code: "invite_invalid", message: "invite_invalid: this invite has expired; ask for a new one" })).toBe("this invite has expired; ask for a new one");
+    expect(plainError({ code: "unreachable", message: "server unreachable: refused" })).toBe("server unreachable: refused");
+    expect(plainError("boom")).toBe("boom");
+  });
+  it("leaves the call screens alone", () => {
+    const v = initial();
+    expect(apply(v, { type: "join_invite", server: "https://s", invite: "ab", problem: null }, "me")).toBe(v);
+    expect(apply(v, { type: "contact_added", contact: { uid: "dana", name: "Dana" } }, "me")).toBe(v);
   });
 });

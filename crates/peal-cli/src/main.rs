@@ -437,7 +437,7 @@ async fn command(client: &PealClient, cmd: Command) -> Result<(), Failure> {
                 tokio::select! {
                     e = events.next() => match e {
                         Some(ClientEvent::Call(e)) => print_event(&e),
-                        Some(ClientEvent::Connection(_) | ClientEvent::Presence { .. } | ClientEvent::Media { .. } | ClientEvent::Refused { .. }) => {}
+                        Some(ClientEvent::Connection(_) | ClientEvent::Presence { .. } | ClientEvent::Media { .. } | ClientEvent::Refused { .. } | ClientEvent::ContactAdded(_)) => {}
                         None => return Ok(()),
                     },
                     _ = tokio::signal::ctrl_c() => return Ok(()),

@@ -37,6 +37,58 @@ pub struct ClientConfig {
     pub root_certificates_pem: Option<Vec<u8>>,
 }
 
+/// How [`PealClient::open`] gets its session.
+enum Entry {
+    /// Signs in with the config's password.
+    Password,
+    /// A session kept from before.
+    Session(LoginResponse),
+    /// Makes the account with an invite, then signs in.
+    Invite { code: String, name: String },
+}
+
+/// The server's base URL and an HTTP client for it (with its TLS roots).
+fn http_client(
+    config: &ClientConfig,
+) -> Result<
+    (
+        String,
+        reqwest::Client,
+        Arc<tokio_rustls::rustls::ClientConfig>,
+    ),
+    ClientError,
+> {
+    let base = config.server.trim_end_matches('/').to_owned();
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(ClientError::Protocol(format!(
+            "server must be an http:// or https:// URL, not {base:?}"
+        )));
+    }
+    let tls = crate::tls::client_config(config.root_certificates_pem.as_deref())?;
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        // The server closes a keep-alive connection idle for 10 s; let go
+        // of it first, so no request is ever sent on one it is closing.
+        .pool_idle_timeout(Duration::from_secs(8))
+        .use_preconfigured_tls((*tls).clone())
+        .build()
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    Ok((base, http, tls))
+}
+
+/// `s` with every byte outside `[A-Za-z0-9_-]` percent-encoded, for a path segment.
+fn url_path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 impl ClientConfig {
     pub fn new(
         server: impl Into<String>,
@@ -178,6 +230,13 @@ fn unreachable(e: reqwest::Error) -> ClientError {
 pub(crate) async fn send<T: DeserializeOwned>(
     req: reqwest::RequestBuilder,
 ) -> Result<T, ClientError> {
+    let bytes = send_bytes(req).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ClientError::Protocol(format!("unexpected answer: {e}")))
+}
+
+/// Sends `req`; the body of a success, or the typed error of a refusal.
+async fn send_bytes(req: reqwest::RequestBuilder) -> Result<Vec<u8>, ClientError> {
     let resp = req
         .timeout(REQUEST_TIMEOUT)
         .send()
@@ -186,8 +245,7 @@ pub(crate) async fn send<T: DeserializeOwned>(
     let status = resp.status();
     let bytes = resp.bytes().await.map_err(unreachable)?;
     if status.is_success() {
-        return serde_json::from_slice(&bytes)
-            .map_err(|e| ClientError::Protocol(format!("unexpected answer: {e}")));
+        return Ok(bytes.to_vec());
     }
     match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
         Ok(env) if env.error.code == ErrorCode::Unauthorized => {
@@ -339,7 +397,36 @@ impl PealClient {
     /// Signs in for requests only, without the event connection (no events,
     /// nothing rings): for one-shot actions such as `peal accept ID`.
     pub async fn sign_in(config: ClientConfig) -> Result<PealClient, ClientError> {
-        PealClient::open(config, None).await
+        PealClient::open(config, Entry::Password).await
+    }
+
+    /// Makes the account an invite allows (`config`'s user id and password,
+    /// `name` as others see it), signs this device in and opens the event
+    /// connection, like [`PealClient::connect`]. The code is the `invite`
+    /// of a `peal:join` link. Refused with `invite_invalid` (unknown,
+    /// expired, used up, revoked) or `user_exists`, the message saying which.
+    pub async fn join(
+        config: ClientConfig,
+        invite: &str,
+        name: &str,
+    ) -> Result<PealClient, ClientError> {
+        let entry = Entry::Invite {
+            code: invite.to_owned(),
+            name: name.to_owned(),
+        };
+        let client = PealClient::open(config, entry).await?;
+        client.start_events().await?;
+        Ok(client)
+    }
+
+    /// Whether the invite `code` can still make an account on `server`:
+    /// `Ok(())`, or the server's `invite_invalid` saying why.
+    pub async fn check_invite(config: &ClientConfig, code: &str) -> Result<(), ClientError> {
+        let (base, http, _) = http_client(config)?;
+        let code = url_path_segment(code);
+        send_bytes(http.get(format!("{base}/v1/invites/{code}")))
+            .await
+            .map(drop)
     }
 
     /// Like [`PealClient::connect`], but with a session this device already
@@ -349,7 +436,7 @@ impl PealClient {
         config: ClientConfig,
         session: LoginResponse,
     ) -> Result<PealClient, ClientError> {
-        let client = PealClient::open(config, Some(session)).await?;
+        let client = PealClient::open(config, Entry::Session(session)).await?;
         client.start_events().await?;
         Ok(client)
     }
@@ -364,35 +451,27 @@ impl PealClient {
         }
     }
 
-    async fn open(
-        config: ClientConfig,
-        session: Option<LoginResponse>,
-    ) -> Result<PealClient, ClientError> {
-        let base = config.server.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ClientError::Protocol(format!(
-                "server must be an http:// or https:// URL, not {base:?}"
-            )));
-        }
-        let tls = crate::tls::client_config(config.root_certificates_pem.as_deref())?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            // The server closes a keep-alive connection idle for 10 s; let go
-            // of it first, so no request is ever sent on one it is closing.
-            .pool_idle_timeout(Duration::from_secs(8))
-            .use_preconfigured_tls((*tls).clone())
-            .build()
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    async fn open(config: ClientConfig, entry: Entry) -> Result<PealClient, ClientError> {
+        let (base, http, tls) = http_client(&config)?;
         let login: LoginResponse =
-            match session {
-                Some(s) => s,
-                None => send(
-                    http.post(format!("{base}/v1/login"))
-                        .json(&serde_json::json!({
-                            "uid": config.uid, "password": config.password, "device": config.device,
-                        })),
-                )
+            match entry {
+                Entry::Session(s) => s,
+                Entry::Password => send(http.post(format!("{base}/v1/login")).json(
+                    &serde_json::json!({
+                        "uid": config.uid, "password": config.password, "device": config.device,
+                    }),
+                ))
                 .await?,
+                Entry::Invite { code, name } => {
+                    send(
+                        http.post(format!("{base}/v1/join"))
+                            .json(&serde_json::json!({
+                                "invite": code, "uid": config.uid, "name": name,
+                                "password": config.password, "device": config.device,
+                            })),
+                    )
+                    .await?
+                }
             };
         let inner = Arc::new(Inner {
             http,

@@ -1,7 +1,7 @@
 //! The listener API (the seed SDK's five callbacks) and the event stream.
 
 use futures_util::Stream;
-use peal_proto::wire::{CallInfo, Event, EventKind, MediaSignal, Presence};
+use peal_proto::wire::{CallInfo, Event, EventKind, MediaSignal, Party, Presence};
 use peal_proto::{DeviceId, ErrorCode, SessionId, UserId};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -69,6 +69,9 @@ pub enum ClientEvent {
         uid: UserId,
         presence: Presence,
     },
+    /// Someone new on the server (they joined with an invite): read the
+    /// contacts again to show them.
+    ContactAdded(Party),
     /// A media-negotiation message from another device of one of our calls
     /// (see [`crate::PealClient::send_media`]).
     Media {

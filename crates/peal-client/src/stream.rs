@@ -239,6 +239,9 @@ async fn session(
             Some(ServerFrame::Error { code, message }) => {
                 tracing::warn!(%code, %message, "server error frame")
             }
+            Some(ServerFrame::ContactAdded { contact }) => {
+                inner.emit(ClientEvent::ContactAdded(contact))
+            }
             // Media signals during catch-up belong to a negotiation that restarts anyway.
             Some(
                 ServerFrame::Hello { .. }
@@ -304,6 +307,9 @@ async fn live(
             Ok(Some(ServerFrame::Error { code, message })) => {
                 tracing::warn!(%code, %message, "server error frame");
                 inner.emit(ClientEvent::Refused { code, message });
+            }
+            Ok(Some(ServerFrame::ContactAdded { contact })) => {
+                inner.emit(ClientEvent::ContactAdded(contact))
             }
             Ok(Some(ServerFrame::Media {
                 call,

@@ -153,8 +153,15 @@ pub enum Route {
     SignInFirst { server: String },
     /// Signed out and the link names no server: sign in first, to any.
     SignInAnywhere,
-    /// An invitation to `server`.
+    /// An invitation to `server`, signed out: offer to make the account.
     Join { server: String, invite: String },
+    /// An invitation to the server you're signed in to: nothing to do.
+    AlreadyMember { server: String },
+    /// An invitation to another server than yours: sign out first.
+    SignOutToJoin {
+        server: String,
+        signed_in_to: String,
+    },
 }
 
 /// Decides what a link does, given the server the user is signed in to.
@@ -176,9 +183,18 @@ pub fn route(link: &Link, signed_in_to: Option<&str>) -> Route {
             (Some(s), Some(_) | None) => Route::SignInFirst { server: s.clone() },
             (None, None) => Route::SignInAnywhere,
         },
-        Link::Join { server, invite } => Route::Join {
-            server: server.clone(),
-            invite: invite.clone(),
+        Link::Join { server, invite } => match signed_in_to {
+            None => Route::Join {
+                server: server.clone(),
+                invite: invite.clone(),
+            },
+            Some(now) if same_server(server, now) => Route::AlreadyMember {
+                server: server.clone(),
+            },
+            Some(now) => Route::SignOutToJoin {
+                server: server.clone(),
+                signed_in_to: now.to_owned(),
+            },
         },
     }
 }
@@ -303,6 +319,31 @@ mod tests {
         assert_eq!(
             route(&call("alice", None, false), None),
             Route::SignInAnywhere
+        );
+    }
+
+    #[test]
+    fn an_invite_is_offered_only_to_someone_signed_out() {
+        let link = parse("peal:join?server=https://peal.example.com&invite=ab12").unwrap();
+        assert_eq!(
+            route(&link, None),
+            Route::Join {
+                server: "https://peal.example.com".into(),
+                invite: "ab12".into()
+            }
+        );
+        assert_eq!(
+            route(&link, Some("https://PEAL.example.com/")),
+            Route::AlreadyMember {
+                server: "https://peal.example.com".into()
+            }
+        );
+        assert_eq!(
+            route(&link, Some("http://127.0.0.1:7300")),
+            Route::SignOutToJoin {
+                server: "https://peal.example.com".into(),
+                signed_in_to: "http://127.0.0.1:7300".into()
+            }
         );
     }
 

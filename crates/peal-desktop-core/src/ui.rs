@@ -101,6 +101,16 @@ pub enum UiEvent {
         server: Option<String>,
         message: String,
     },
+    /// A `peal:join` link: the page offers to make an account on `server`
+    /// with the invite (or, with `problem`, says why it can't: expired,
+    /// used up, withdrawn, unreachable).
+    JoinInvite {
+        server: String,
+        invite: String,
+        problem: Option<String>,
+    },
+    /// Someone new joined the server: the contacts are read again.
+    ContactAdded { contact: peal_proto::wire::Party },
     /// The main window was asked to close during a call: the page asks first.
     ConfirmClose,
     /// Something the user should know that is not an error (no camera, …).

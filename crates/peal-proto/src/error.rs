@@ -26,6 +26,10 @@ pub enum ErrorCode {
     RateLimited,
     /// Something failed on the server; the request may be retried.
     Internal,
+    /// The invite code is unknown, expired, used up or revoked (the message says which).
+    InviteInvalid,
+    /// That user id is taken.
+    UserExists,
 }
 
 impl ErrorCode {
@@ -40,6 +44,8 @@ impl ErrorCode {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
+            ErrorCode::InviteInvalid => "invite_invalid",
+            ErrorCode::UserExists => "user_exists",
         }
     }
 
@@ -55,6 +61,8 @@ impl ErrorCode {
             ErrorCode::BadRequest => 400,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
+            ErrorCode::InviteInvalid => 410,
+            ErrorCode::UserExists => 409,
         }
     }
 }

@@ -278,6 +278,10 @@ pub enum ServerFrame {
     Presence { uid: UserId, presence: Presence },
     /// A refusal of a client frame; fatal ones are followed by a close.
     Error { code: ErrorCode, message: String },
+    /// Someone joined the server (with an invite): every connected device
+    /// hears it, so contact lists show them without a restart. Not numbered:
+    /// the contact list is state, read again at every sign-in.
+    ContactAdded { contact: Party },
     /// A media-negotiation message from another device in one of this user's
     /// calls. Not numbered and not replayed: a peer that misses one renegotiates.
     Media {
@@ -381,6 +385,21 @@ pub struct LoginRequest {
     pub uid: UserId,
     pub password: String,
     /// The device's name; the same name is the same device.
+    pub device: String,
+}
+
+/// `POST /v1/join`: creates an account with an invite code and signs its
+/// first device in (answered with a [`LoginResponse`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    /// The code from the `peal:join?...&invite=CODE` link.
+    pub invite: String,
+    /// The user id the invited person picks.
+    pub uid: UserId,
+    /// Their name as others see it.
+    pub name: String,
+    pub password: String,
+    /// The device's name, as in [`LoginRequest`].
     pub device: String,
 }
 

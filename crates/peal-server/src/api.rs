@@ -4,9 +4,10 @@
 use crate::auth::{self, Auth};
 use crate::conns::Peer;
 use crate::error::ApiError;
+use crate::invites::{self, Refusal};
 use crate::limits::LoginRefused;
 use crate::passwords::Busy;
-use crate::store::StoreError;
+use crate::store::{NewAccount, StoreError};
 use crate::switchboard::Action;
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
@@ -17,8 +18,9 @@ use peal_proto::exchange::Placement;
 use peal_proto::ids::is_valid_id;
 use peal_proto::limits::{CALL_RING_TIMEOUT_SECS, MAX_JOINED};
 use peal_proto::wire::{
-    CallResponse, Contact, DeviceInfo, GroupInfo, HistoryEntry, InitiateRequest, LoginRequest,
-    LoginResponse, Party, Receiver, ReceiverType, RejectRequest, MAX_DEVICES_LISTED,
+    CallResponse, Contact, DeviceInfo, GroupInfo, HistoryEntry, InitiateRequest, JoinRequest,
+    LoginRequest, LoginResponse, Party, Receiver, ReceiverType, RejectRequest, ServerFrame,
+    MAX_DEVICES_LISTED,
 };
 use peal_proto::{DeviceId, ErrorCode, GroupId, Millis, SessionId, UserId};
 use serde::de::DeserializeOwned;
@@ -72,63 +74,195 @@ fn session_id(raw: &str) -> Result<SessionId, ApiError> {
     Ok(SessionId(raw.to_owned()))
 }
 
-pub async fn login(
-    State(s): State<AppState>,
-    Peer(from): Peer,
-    Body(req): Body<LoginRequest>,
-) -> Result<Json<LoginResponse>, ApiError> {
-    let device = req.device.trim().to_owned();
+/// A device name as sign-in takes it: trimmed, 1–128 characters.
+fn device_name(raw: &str) -> Result<String, ApiError> {
+    let device = raw.trim();
     if device.is_empty() || device.len() > 128 {
         return Err(ApiError::bad_request(
             "device name must be 1-128 characters",
         ));
     }
+    Ok(device.to_owned())
+}
+
+/// The sign-in limits (per user id and per source address).
+fn allow_login(
+    s: &AppState,
+    uid: &UserId,
+    from: std::net::IpAddr,
+    now: Millis,
+) -> Result<(), ApiError> {
+    match s.limits.allow_login(uid, from, now) {
+        Ok(()) => Ok(()),
+        Err(LoginRefused::User { retry_secs }) => Err(ApiError::rate_limited(
+            "too many sign-in attempts for this user; wait a minute",
+            retry_secs,
+        )),
+        Err(LoginRefused::Address { retry_secs }) => {
+            tracing::info!(%from, "sign-in attempts over the per-address limit");
+            Err(ApiError::rate_limited(
+                "too many sign-in attempts from this address; wait a minute",
+                retry_secs,
+            ))
+        }
+    }
+}
+
+fn busy(from: std::net::IpAddr) -> ApiError {
+    tracing::info!(%from, "sign-in refused: every password worker is busy");
+    ApiError::rate_limited("the server is busy signing people in; retry in a second", 1)
+}
+
+/// A new token for `user`'s device named `device` (made if it is new).
+async fn open_session(
+    s: &AppState,
+    user: Party,
+    device: String,
+    now: Millis,
+) -> Result<LoginResponse, ApiError> {
+    let device_id = s
+        .store
+        .device(user.uid.clone(), device, DeviceId(auth::random_id(12)), now)
+        .await?;
+    let token = auth::new_token();
+    s.store
+        .add_token(auth::token_hash(&token), device_id.clone(), now)
+        .await?;
+    Ok(LoginResponse {
+        token,
+        device_id,
+        user,
+    })
+}
+
+pub async fn login(
+    State(s): State<AppState>,
+    Peer(from): Peer,
+    Body(req): Body<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let device = device_name(&req.device)?;
     if !is_valid_id(req.uid.as_str()) || req.password.len() > 1024 {
         return Err(ApiError::unauthorized());
     }
     let now = s.clock.now();
-    match s.limits.allow_login(&req.uid, from, now) {
-        Ok(()) => {}
-        Err(LoginRefused::User { retry_secs }) => {
-            return Err(ApiError::rate_limited(
-                "too many sign-in attempts for this user; wait a minute",
-                retry_secs,
-            ))
-        }
-        Err(LoginRefused::Address { retry_secs }) => {
-            tracing::info!(%from, "sign-in attempts over the per-address limit");
-            return Err(ApiError::rate_limited(
-                "too many sign-in attempts from this address; wait a minute",
-                retry_secs,
-            ));
-        }
-    }
+    allow_login(&s, &req.uid, from, now)?;
     let found = s.store.user_auth(req.uid.clone()).await?;
     let hash = found.as_ref().map(|(_, h)| h.clone());
     let ok = s
         .passwords
         .verify(req.password, hash)
         .await
-        .map_err(|Busy| {
-            tracing::info!(%from, "sign-in refused: every password check is busy");
-            ApiError::rate_limited("the server is busy signing people in; retry in a second", 1)
-        })?;
+        .map_err(|Busy| busy(from))?;
     let Some((name, _)) = found.filter(|_| ok) else {
         return Err(ApiError::unauthorized());
     };
-    let device_id = s
-        .store
-        .device(req.uid.clone(), device, DeviceId(auth::random_id(12)), now)
-        .await?;
-    let token = auth::new_token();
-    s.store
-        .add_token(auth::token_hash(&token), device_id.clone(), now)
-        .await?;
-    Ok(Json(LoginResponse {
-        token,
-        device_id,
-        user: Party { uid: req.uid, name },
-    }))
+    let user = Party { uid: req.uid, name };
+    Ok(Json(open_session(&s, user, device, now).await?))
+}
+
+fn refused(r: Refusal) -> ApiError {
+    ApiError::new(ErrorCode::InviteInvalid, r.to_string())
+}
+
+/// `GET /v1/invites/{code}`: 204 while the invite can make an account, else
+/// `invite_invalid` saying why, so the app can say so before asking for a
+/// name and password. Counted against the address's sign-in limit.
+pub async fn check_invite(
+    State(s): State<AppState>,
+    Peer(from): Peer,
+    Path(code): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let now = s.clock.now();
+    if !s.limits.allow_login_from(from, now) {
+        return Err(ApiError::rate_limited(
+            "too many sign-in attempts from this address; wait a minute",
+            60,
+        ));
+    }
+    usable_invite(&s, &code, now).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The hash of `code` if its invite can make an account at `now`, else why not.
+async fn usable_invite(s: &AppState, code: &str, now: Millis) -> Result<Vec<u8>, ApiError> {
+    if !invites::is_code(code) {
+        return Err(refused(Refusal::Unknown));
+    }
+    let hash = auth::token_hash(code);
+    match s.store.invite_by_code(hash.clone()).await? {
+        None => Err(refused(Refusal::Unknown)),
+        Some(i) => i.check(now).map(|_| hash).map_err(refused),
+    }
+}
+
+/// `POST /v1/join`: makes the account an invite allows and signs its first
+/// device in. Everyone connected hears of the new contact.
+pub async fn join(
+    State(s): State<AppState>,
+    Peer(from): Peer,
+    Body(req): Body<JoinRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let device = device_name(&req.device)?;
+    crate::check_account(req.uid.as_str(), &req.name, &req.password)
+        .map_err(ApiError::bad_request)?;
+    if req.password.chars().count() < invites::MIN_PASSWORD {
+        return Err(ApiError::bad_request(format!(
+            "pick a password of at least {} characters",
+            invites::MIN_PASSWORD
+        )));
+    }
+    let now = s.clock.now();
+    allow_login(&s, &req.uid, from, now)?;
+    // Before the costly hash: an invite that can't be used says so at once.
+    let code_hash = usable_invite(&s, &req.invite, now).await?;
+    if s.store.user(req.uid.clone()).await?.is_some() {
+        return Err(taken(&req.uid));
+    }
+    let password_hash = s
+        .passwords
+        .hash(req.password)
+        .await
+        .map_err(|Busy| busy(from))?
+        .ok_or_else(ApiError::internal)?;
+    let name = req.name.trim().to_owned();
+    let account = NewAccount {
+        uid: req.uid.clone(),
+        name: name.clone(),
+        password_hash,
+    };
+    match s.store.redeem_invite(code_hash, account, now).await {
+        Ok(Ok(())) => {}
+        Ok(Err(r)) => return Err(refused(r)),
+        Err(StoreError::Exists(_)) => return Err(taken(&req.uid)),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(uid = %req.uid, %from, "account made with an invite");
+    let user = Party { uid: req.uid, name };
+    s.hub.send_all(&ServerFrame::ContactAdded {
+        contact: user.clone(),
+    });
+    Ok(Json(open_session(&s, user, device, now).await?))
+}
+
+fn taken(uid: &UserId) -> ApiError {
+    ApiError::new(
+        ErrorCode::UserExists,
+        format!("the user id {uid} is taken; pick another"),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct JoinPageQuery {
+    invite: Option<String>,
+}
+
+/// `GET /join?invite=CODE`: the web form of an invite, for people without
+/// the app yet.
+pub async fn join_page(
+    q: Result<Query<JoinPageQuery>, axum::extract::rejection::QueryRejection>,
+) -> axum::response::Html<String> {
+    let code = q.ok().and_then(|Query(q)| q.invite);
+    axum::response::Html(invites::join_page(code.as_deref()))
 }
 
 pub async fn logout(State(s): State<AppState>, a: Auth) -> Result<StatusCode, ApiError> {

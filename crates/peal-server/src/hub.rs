@@ -309,6 +309,15 @@ impl Hub {
         }
     }
 
+    /// Sends an unnumbered frame to every connected device (rare news for
+    /// everyone, such as a new contact).
+    pub fn send_all(&self, f: &ServerFrame) {
+        let f = frame(f);
+        for s in self.lock().devices.values_mut() {
+            s.send_now(f.clone());
+        }
+    }
+
     /// Expects `device` back (after a restart it was in a live call): if it
     /// does not connect within the resume window it is reported lost.
     pub fn expect(&self, user: &UserId, device: &DeviceId, now: Millis) {

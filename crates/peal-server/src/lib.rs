@@ -16,6 +16,7 @@
 //!   [`passwords`]: Argon2 checks on a bounded pool.
 //! - [`limits`]: rate limits. [`memory`]: freed heap back after a mass
 //!   disconnect. [`clock`]: time as an input. [`tls`]: the TLS configuration.
+//! - [`invites`]: invitations to make an account (codes, lifetimes, links), pure.
 //! - [`turn`]: the ICE servers handed to clients, TURN credentials in the TURN REST form.
 //! - [`error`]: the one error type, mapped once to public codes.
 
@@ -25,6 +26,7 @@ pub mod clock;
 pub mod conns;
 pub mod error;
 pub mod hub;
+pub mod invites;
 pub mod limits;
 pub mod memory;
 pub mod passwords;
@@ -296,6 +298,9 @@ impl Server {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/login", post(api::login))
+        .route("/v1/join", post(api::join))
+        .route("/v1/invites/{code}", get(api::check_invite))
+        .route("/join", get(api::join_page))
         .route("/v1/logout", post(api::logout))
         .route("/v1/me", get(api::me))
         .route("/v1/devices", get(api::devices))
@@ -322,6 +327,57 @@ pub enum AdminError {
     Store(#[from] StoreError),
 }
 
+/// What every new account must be, however it is made (an admin, an
+/// invite): the problem, said for the person choosing.
+pub fn check_account(uid: &str, name: &str, password: &str) -> Result<(), String> {
+    if !peal_proto::ids::is_valid_id(uid) {
+        return Err(format!(
+            "invalid user id {uid:?}: use 1-64 of A-Z a-z 0-9 _ . -"
+        ));
+    }
+    if name.trim().is_empty() || name.len() > 128 {
+        return Err("name must be 1-128 characters".into());
+    }
+    if password.is_empty() || password.len() > 1024 {
+        return Err("password must be 1-1024 bytes".into());
+    }
+    Ok(())
+}
+
+/// Makes an invite that allows `uses` accounts for `lifetime_ms` from `now`;
+/// the invite and its code (shown once, stored only hashed).
+pub async fn add_invite(
+    store: &dyn Store,
+    now: peal_proto::Millis,
+    uses: u32,
+    lifetime_ms: i64,
+) -> Result<(invites::Invite, String), AdminError> {
+    if !(1..=invites::MAX_USES).contains(&uses) {
+        return Err(AdminError::Invalid(format!(
+            "an invite allows 1-{} uses",
+            invites::MAX_USES
+        )));
+    }
+    if !(1..=invites::MAX_EXPIRES_MS).contains(&lifetime_ms) {
+        return Err(AdminError::Invalid(
+            "an invite lasts at most 365 days".into(),
+        ));
+    }
+    let code = auth::random_id(invites::CODE_BYTES);
+    let invite = invites::Invite {
+        id: auth::random_id(invites::ID_BYTES),
+        created_at: now,
+        expires_at: now.plus(lifetime_ms),
+        uses,
+        used: 0,
+        revoked_at: None,
+    };
+    store
+        .add_invite(invite.clone(), auth::token_hash(&code))
+        .await?;
+    Ok((invite, code))
+}
+
 /// Adds a user with an Argon2id-hashed password.
 pub async fn add_user(
     store: &dyn Store,
@@ -330,17 +386,7 @@ pub async fn add_user(
     name: &str,
     password: &str,
 ) -> Result<(), AdminError> {
-    if !peal_proto::ids::is_valid_id(uid) {
-        return Err(AdminError::Invalid(format!(
-            "invalid user id {uid:?}: use 1-64 of A-Z a-z 0-9 _ . -"
-        )));
-    }
-    if name.trim().is_empty() || name.len() > 128 {
-        return Err(AdminError::Invalid("name must be 1-128 characters".into()));
-    }
-    if password.is_empty() || password.len() > 1024 {
-        return Err(AdminError::Invalid("password must be 1-1024 bytes".into()));
-    }
+    check_account(uid, name, password).map_err(AdminError::Invalid)?;
     let hash = auth::hash_password(password).map_err(|e| AdminError::Invalid(e.body.message))?;
     store
         .add_user(UserId::from(uid), name.trim().to_owned(), hash, now)

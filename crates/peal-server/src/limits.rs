@@ -102,6 +102,12 @@ impl Limits {
 
     /// A sign-in attempt for `user` from `from`: the address is charged
     /// first, so a flood of made-up user ids stops at its address.
+    /// One more sign-in-like request from `from` (an invite check), against
+    /// the per-address sign-in limit.
+    pub fn allow_login_from(&self, from: IpAddr, now: Millis) -> bool {
+        self.logins_from.allow(&from, now)
+    }
+
     pub fn allow_login(
         &self,
         user: &UserId,

@@ -81,6 +81,22 @@ enum Command {
         #[command(subcommand)]
         command: GroupCommand,
     },
+    /// Invite people: prints a link that lets whoever opens it make their own
+    /// account (or, with a subcommand, lists or revokes invites).
+    #[command(args_conflicts_with_subcommands = true)]
+    Invite {
+        #[command(subcommand)]
+        command: Option<InviteCommand>,
+        /// How many accounts the link may make.
+        #[arg(long, default_value_t = peal_server::invites::DEFAULT_USES)]
+        uses: u32,
+        /// How long the link works: 30m, 12h, 7d, 2w (at most 365d).
+        #[arg(long, default_value = peal_server::invites::DEFAULT_EXPIRES)]
+        expires: String,
+        /// The server's address as people reach it (default: from --listen).
+        #[arg(long, env = "PEAL_PUBLIC_URL")]
+        url: Option<String>,
+    },
     /// Add the demo users alice, bob, carol and echo (password "peal") and the group "friends", if missing.
     DemoData,
 }
@@ -115,6 +131,14 @@ enum GroupCommand {
         #[arg(long, value_delimiter = ',', required = true)]
         members: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum InviteCommand {
+    /// List every invite: id, lifetime, uses, and whether it is still open.
+    List,
+    /// Withdraw an invite (by the id `list` shows): its link stops working.
+    Revoke { id: String },
 }
 
 fn fail(msg: impl std::fmt::Display, code: u8) -> ExitCode {
@@ -170,6 +194,59 @@ async fn main() -> ExitCode {
                 peal_server::add_group(&store, now, &guid, &name, &m)
                     .await
                     .map(|()| format!("added group {guid}"))
+            })
+            .await
+        }
+        Command::Invite {
+            command: Some(InviteCommand::List),
+            ..
+        } => {
+            admin(&data, |store, now| async move {
+                let all = peal_server::store::Store::invites(&store).await?;
+                for i in &all {
+                    println!("{}", i.describe(now));
+                }
+                Ok(format!("{} invite(s)", all.len()))
+            })
+            .await
+        }
+        Command::Invite {
+            command: Some(InviteCommand::Revoke { id }),
+            ..
+        } => {
+            admin(&data, |store, now| async move {
+                peal_server::store::Store::revoke_invite(&store, id.clone(), now).await?;
+                Ok(format!("revoked invite {id}: its link no longer works"))
+            })
+            .await
+        }
+        Command::Invite {
+            command: None,
+            uses,
+            expires,
+            url,
+        } => {
+            let lifetime = match peal_server::invites::parse_lifetime(&expires) {
+                Ok(ms) => ms,
+                Err(e) => return fail(e, 2),
+            };
+            let scheme = if cli.serve.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let server = url.unwrap_or_else(|| format!("{scheme}://{}", cli.serve.listen));
+            admin(&data, |store, now| async move {
+                let (invite, code) = peal_server::add_invite(&store, now, uses, lifetime).await?;
+                let (app, web) = peal_server::invites::links(&server, &code);
+                // The links on stdout (for scripts), one per line.
+                println!("{app}");
+                println!("{web}");
+                Ok(format!(
+                    "invite {} for {uses} account(s), until {}: send either link (the first opens Peal, the second is a web page for people without it yet)",
+                    invite.id,
+                    peal_server::invites::utc(invite.expires_at)
+                ))
             })
             .await
         }

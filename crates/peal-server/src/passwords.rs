@@ -30,10 +30,22 @@ pub struct Busy;
 
 struct Job {
     password: String,
-    hash: Option<String>,
-    done: oneshot::Sender<bool>,
-    /// Held until the check is over, even if the request that asked is gone.
+    work: Work,
+    /// Held until the work is over, even if the request that asked is gone.
     _permit: OwnedSemaphorePermit,
+}
+
+/// What a worker does with a password.
+enum Work {
+    /// Checks it against a stored hash (none: the decoy).
+    Verify {
+        hash: Option<String>,
+        done: oneshot::Sender<bool>,
+    },
+    /// Hashes a new password (an account made with an invite).
+    Hash {
+        done: oneshot::Sender<Option<String>>,
+    },
 }
 
 /// The pool. Cloning shares it; it stops when the last clone is dropped.
@@ -75,21 +87,32 @@ impl Verifier {
 
     /// Whether `password` matches `hash` (with no hash: the same effort, then no).
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, Busy> {
+        let (done, result) = oneshot::channel();
+        self.submit(password, Work::Verify { hash, done }).await?;
+        result.await.map_err(|_| Busy)
+    }
+
+    /// A new password's hash (a PHC string), made on the same bounded pool:
+    /// sign-ups can't flood memory either. `Ok(None)`: hashing failed (logged).
+    pub async fn hash(&self, password: String) -> Result<Option<String>, Busy> {
+        let (done, result) = oneshot::channel();
+        self.submit(password, Work::Hash { done }).await?;
+        result.await.map_err(|_| Busy)
+    }
+
+    async fn submit(&self, password: String, work: Work) -> Result<(), Busy> {
         let permit = tokio::time::timeout(self.deadline, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| Busy)?
             .map_err(|_| Busy)?;
-        let (done, result) = oneshot::channel();
         // A permit means a worker is free, so this never waits.
         self.jobs
             .try_send(Job {
                 password,
-                hash,
-                done,
+                work,
                 _permit: permit,
             })
-            .map_err(|_| Busy)?;
-        result.await.map_err(|_| Busy)
+            .map_err(|_| Busy)
     }
 }
 
@@ -103,9 +126,15 @@ fn worker(rx: &std::sync::Mutex<std_mpsc::Receiver<Job>>) {
                 Err(_) => return,
             }
         };
-        let ok = check(&job.password, job.hash.as_deref(), &mut memory);
         // The permit goes back with the job, after the work.
-        let _ = job.done.send(ok);
+        match job.work {
+            Work::Verify { hash, done } => {
+                let _ = done.send(check(&job.password, hash.as_deref(), &mut memory));
+            }
+            Work::Hash { done } => {
+                let _ = done.send(crate::auth::hash_password(&job.password).ok());
+            }
+        }
     }
 }
 
@@ -186,7 +215,10 @@ mod tests {
         // Hold the only permit as a running check would.
         let held = v.permits.clone().acquire_owned().await.unwrap();
         assert_eq!(v.verify("pw".into(), Some(h.clone())).await, Err(Busy));
+        assert_eq!(v.hash("pw".into()).await, Err(Busy));
         drop(held);
         assert_eq!(v.verify("pw".into(), Some(h)).await, Ok(true));
+        let made = v.hash("new pw".into()).await.unwrap().unwrap();
+        assert_eq!(v.verify("new pw".into(), Some(made)).await, Ok(true));
     }
 }

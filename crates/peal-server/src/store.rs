@@ -3,6 +3,7 @@
 //! [`SqliteStore`] is the only implementation today (one file, WAL mode, zero
 //! set-up). A Postgres store implements the same trait; nothing above it changes.
 
+use crate::invites::{Invite, Refusal};
 use futures_util::future::BoxFuture;
 use peal_proto::fsm::CallState;
 use peal_proto::wire::{GroupInfo, Party};
@@ -118,6 +119,30 @@ pub trait Store: Send + Sync + 'static {
     fn live_calls(&self) -> BoxFuture<'_, StoreResult<Vec<CallState>>>;
     /// `uid`'s calls, newest first.
     fn history(&self, uid: UserId, limit: u32) -> BoxFuture<'_, StoreResult<Vec<CallState>>>;
+    fn add_invite(&self, invite: Invite, code_hash: Vec<u8>) -> BoxFuture<'_, StoreResult<()>>;
+    /// Every invite, newest first.
+    fn invites(&self) -> BoxFuture<'_, StoreResult<Vec<Invite>>>;
+    fn invite_by_code(&self, code_hash: Vec<u8>) -> BoxFuture<'_, StoreResult<Option<Invite>>>;
+    /// Revokes the invite `id` (again is fine). `Missing` if there is none.
+    fn revoke_invite(&self, id: String, now: Millis) -> BoxFuture<'_, StoreResult<()>>;
+    /// Makes the account with the invite whose code hashes to `code_hash`,
+    /// atomically: the invite's check (see [`Invite::check`]), its count and
+    /// the new user are one transaction, so two people racing for its last
+    /// use get one account between them. `Exists` when the id is taken.
+    fn redeem_invite(
+        &self,
+        code_hash: Vec<u8>,
+        account: NewAccount,
+        now: Millis,
+    ) -> BoxFuture<'_, StoreResult<Result<(), Refusal>>>;
+}
+
+/// An account to create, its password already hashed.
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    pub uid: UserId,
+    pub name: String,
+    pub password_hash: String,
 }
 
 fn migrator() -> Migrator {
@@ -138,6 +163,7 @@ fn migrator() -> Migrator {
                 "participants trigger",
                 include_str!("../migrations/0002_participants_trigger.sql"),
             ),
+            m(3, "invites", include_str!("../migrations/0003_invites.sql")),
         ]),
         ..Migrator::DEFAULT
     }
@@ -191,6 +217,19 @@ fn decode_call(id: &str, json: &str) -> StoreResult<CallState> {
         Some(_) | None => Err(StoreError::Corrupt(id.to_owned(), "no caller".into())),
     }
 }
+
+fn invite_row(r: &sqlx::sqlite::SqliteRow) -> Invite {
+    Invite {
+        id: r.get(0),
+        created_at: Millis(r.get(1)),
+        expires_at: Millis(r.get(2)),
+        uses: u32::try_from(r.get::<i64, _>(3)).unwrap_or(0),
+        used: u32::try_from(r.get::<i64, _>(4)).unwrap_or(u32::MAX),
+        revoked_at: r.get::<Option<i64>, _>(5).map(Millis),
+    }
+}
+
+const INVITE_COLUMNS: &str = "id, created_at, expires_at, uses, used, revoked_at";
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
@@ -575,6 +614,119 @@ impl Store for SqliteStore {
             rows.iter()
                 .map(|r| decode_call(r.get::<&str, _>(0), r.get::<&str, _>(1)))
                 .collect()
+        })
+    }
+
+    fn add_invite(&self, invite: Invite, code_hash: Vec<u8>) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            let r = sqlx::query(
+                "INSERT INTO invites (id, code_hash, created_at, expires_at, uses, used) VALUES (?, ?, ?, ?, ?, 0)",
+            )
+            .bind(&invite.id)
+            .bind(code_hash)
+            .bind(invite.created_at.0)
+            .bind(invite.expires_at.0)
+            .bind(i64::from(invite.uses))
+            .execute(&self.pool)
+            .await;
+            match r {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => {
+                    Err(StoreError::Exists(format!("invite {}", invite.id)))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn invites(&self) -> BoxFuture<'_, StoreResult<Vec<Invite>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(&format!(
+                "SELECT {INVITE_COLUMNS} FROM invites ORDER BY created_at DESC, id"
+            ))
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows.iter().map(invite_row).collect())
+        })
+    }
+
+    fn invite_by_code(&self, code_hash: Vec<u8>) -> BoxFuture<'_, StoreResult<Option<Invite>>> {
+        Box::pin(async move {
+            let row = sqlx::query(&format!(
+                "SELECT {INVITE_COLUMNS} FROM invites WHERE code_hash = ?"
+            ))
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.as_ref().map(invite_row))
+        })
+    }
+
+    fn revoke_invite(&self, id: String, now: Millis) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            let r =
+                sqlx::query("UPDATE invites SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+                    .bind(now.0)
+                    .bind(&id)
+                    .execute(&self.pool)
+                    .await?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::Missing(format!("invite {id}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn redeem_invite(
+        &self,
+        code_hash: Vec<u8>,
+        account: NewAccount,
+        now: Millis,
+    ) -> BoxFuture<'_, StoreResult<Result<(), Refusal>>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            // A write first, so this transaction holds SQLite's write lock
+            // before it reads: the check below sees the count no other
+            // redemption can change until this one commits.
+            sqlx::query("UPDATE invites SET used = used WHERE code_hash = ?")
+                .bind(&code_hash)
+                .execute(&mut *tx)
+                .await?;
+            let row = sqlx::query(&format!(
+                "SELECT {INVITE_COLUMNS} FROM invites WHERE code_hash = ?"
+            ))
+            .bind(&code_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(invite) = row.as_ref().map(invite_row) else {
+                return Ok(Err(Refusal::Unknown));
+            };
+            if let Err(refusal) = invite.check(now) {
+                return Ok(Err(refusal));
+            }
+            let r = sqlx::query(
+                "INSERT INTO users (uid, name, password_hash, created_at, invite_id) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(account.uid.as_str())
+            .bind(&account.name)
+            .bind(&account.password_hash)
+            .bind(now.0)
+            .bind(&invite.id)
+            .execute(&mut *tx)
+            .await;
+            match r {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StoreError::Exists(format!("user {}", account.uid)))
+                }
+                Err(e) => return Err(e.into()),
+            }
+            sqlx::query("UPDATE invites SET used = used + 1 WHERE id = ?")
+                .bind(&invite.id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Ok(()))
         })
     }
 }
