@@ -6,7 +6,7 @@ DATA ?= $(CURDIR)/target/demo-data
 LISTEN ?= 127.0.0.1:7300
 TAURI := $(CURDIR)/ui/node_modules/.bin/tauri
 
-.PHONY: run run-server test deps build package ui-check bench fuzz fmt lint
+.PHONY: run run-server test deps build package ui-check bench fuzz fmt lint screenshots
 
 deps:
 	@scripts/ensure-deps.sh
@@ -64,6 +64,16 @@ FUZZ_SECS ?= 600
 FUZZ_TARGETS ?=
 fuzz:
 	scripts/fuzz.sh $(FUZZ_SECS) $(FUZZ_TARGETS)
+
+## The README's screenshots: the end-to-end tests take them (target/e2e/),
+## this copies the ones the README shows into ui/screenshots/.
+SHOTS := ring-01-contacts ring-02-incoming-window ring-03-call join-01-form \
+	dark-01-contacts dark-02-settings dark-03-incoming-window
+screenshots: deps
+	$(CARGO) build --workspace --bins --tests
+	$(CARGO) test -p peal-tests --test desktop -- the_cli_rings_us an_invite_link with_the_system_in_dark
+	mkdir -p ui/screenshots
+	for s in $(SHOTS); do cp target/e2e/$$s.png ui/screenshots/; done
 
 fmt:
 	$(CARGO) fmt --all

@@ -455,6 +455,10 @@ async fn webdriver_once(
     Some(serde_json::from_str(&json).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text}")))
 }
 
+/// WebDriver's codes for the keys the tests press.
+const ENTER: char = '\u{E007}';
+const ESCAPE: char = '\u{E00C}';
+
 /// A WebDriver session on the app.
 struct App {
     port: u16,
@@ -528,6 +532,33 @@ impl App {
             &format!("const e = document.getElementById({id:?}); return !!e && !e.hidden;"),
         )
         .await;
+    }
+
+    /// Types `key` (a WebDriver key code) into the element `css`, as the
+    /// keyboard does to the focused control.
+    async fn press(&self, css: &str, key: char) {
+        let found = self
+            .post("/element", json!({"using": "css selector", "value": css}))
+            .await;
+        let element = found["value"]
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no {css}: {found}"))
+            .to_owned();
+        let r = self
+            .post(
+                &format!("/element/{element}/value"),
+                json!({"text": key.to_string()}),
+            )
+            .await;
+        // A key that answers or declines closes the window it was pressed
+        // in, sometimes before the driver answers: that is no failure (what
+        // the key did is asserted by the caller).
+        assert!(
+            r["value"].is_null() || r["value"]["error"] == "no such window",
+            "key pressed: {r}"
+        );
     }
 
     async fn click(&self, css: &str) {
@@ -746,7 +777,21 @@ async fn the_cli_rings_us_we_hear_it_accept_in_the_incoming_window_see_video_and
         shot.chunks(3).any(|p| p[0] > 60 || p[1] > 60 || p[2] > 60),
         "the incoming window is painted"
     );
-    app.click("#accept").await;
+    // The keyboard starts on Accept, a screen reader hears who calls, and
+    // Enter answers.
+    app.until(
+        "focus on Accept",
+        "return document.activeElement && document.activeElement.id === 'accept';",
+    )
+    .await;
+    let said = app
+        .js("return document.getElementById('announce').textContent;")
+        .await;
+    assert_eq!(
+        said,
+        "Alice is calling you: video call. Enter accepts, Escape declines."
+    );
+    app.press("#accept", ENTER).await;
     app.switch_to(&main).await;
     app.visible("the call window", "call").await;
     incoming_window_closed(&desktop);
@@ -757,6 +802,14 @@ async fn the_cli_rings_us_we_hear_it_accept_in_the_incoming_window_see_video_and
         "the notification is withdrawn"
     );
     let first = app.drawn_video().await;
+    let over = app
+        .js("const n = document.getElementById('notice').getBoundingClientRect(); const v = document.querySelector('#tiles canvas').getBoundingClientRect(); return [n.height, n.bottom > v.top + 1 && n.top < v.bottom];")
+        .await;
+    assert_eq!(
+        over[1],
+        json!(false),
+        "notices sit above the video, never on it: {over}"
+    );
     let shot1 = desktop.screenshot("ring-03-call");
     tokio::time::sleep(Duration::from_millis(700)).await;
     let second = app.drawn_video().await;
@@ -802,7 +855,8 @@ async fn we_decline_in_the_incoming_window_the_caller_hears_rejected_and_ringing
         "return document.getElementById('who').textContent === 'Alice';",
     )
     .await;
-    app.click("#decline").await;
+    // Esc declines.
+    app.press("#accept", ESCAPE).await;
     app.switch_to(&main).await;
     let lines = cli.finish();
     let rejected = lines
@@ -1588,5 +1642,122 @@ async fn an_invite_link_makes_a_new_account_in_the_app_everyone_sees_it_and_a_cl
         "return document.getElementById('notice').textContent.includes('signed in already');",
     )
     .await;
+    app.quit().await;
+}
+
+/// WCAG's contrast ratio of two CSS `rgb(...)` colours (1 to 21).
+fn contrast(a: &str, b: &str) -> f64 {
+    let luminance = |css: &str| {
+        let v: Vec<f64> = css
+            .trim_start_matches("rgba(")
+            .trim_start_matches("rgb(")
+            .trim_end_matches(')')
+            .split(',')
+            .take(3)
+            .map(|x| {
+                x.trim()
+                    .parse::<f64>()
+                    .unwrap_or_else(|_| panic!("a colour: {css}"))
+                    / 255.0
+            })
+            .map(|c| {
+                if c <= 0.03928 {
+                    c / 12.92
+                } else {
+                    ((c + 0.055) / 1.055).powf(2.4)
+                }
+            })
+            .collect();
+        0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]
+    };
+    let (x, y) = (luminance(a), luminance(b));
+    (x.max(y) + 0.05) / (x.min(y) + 0.05)
+}
+
+/// The text and background colours of what `css` selects, and the page's.
+async fn colours(app: &App, css: &str) -> (String, String) {
+    let v = app
+        .js(&format!(
+            "const e = document.querySelector({css:?}); const s = getComputedStyle(e); \
+             let bg = s.backgroundColor, p = e; \
+             while (bg === 'rgba(0, 0, 0, 0)' && p.parentElement) {{ p = p.parentElement; bg = getComputedStyle(p).backgroundColor; }} \
+             return [s.color, bg];"
+        ))
+        .await;
+    (
+        v[0].as_str().unwrap_or_default().to_owned(),
+        v[1].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_system_in_dark_mode_every_screen_is_dark_and_readable() {
+    let desktop = Desktop::start().await;
+    // The desktop's preference, where GTK (and so WebKitGTK) reads it.
+    let gtk = desktop.home.path().join("config/gtk-3.0");
+    std::fs::create_dir_all(&gtk).expect("gtk config dir");
+    std::fs::write(
+        gtk.join("settings.ini"),
+        "[Settings]\ngtk-application-prefer-dark-theme=1\n",
+    )
+    .expect("gtk settings");
+    let (server, desktop, app) = signed_in_as_bob(desktop).await;
+    assert_eq!(
+        app.js("return matchMedia('(prefers-color-scheme: dark)').matches;")
+            .await,
+        json!(true),
+        "the page hears the system's preference"
+    );
+    let page = app
+        .js("return getComputedStyle(document.documentElement).backgroundColor;")
+        .await;
+    let page = page.as_str().unwrap_or_default().to_owned();
+    assert!(
+        contrast(&page, "rgb(0, 0, 0)") < 1.5,
+        "the page is dark: {page}"
+    );
+    // Text people read, on what it sits on: WCAG AA (4.5:1) at least.
+    for css in [
+        "#me",
+        "li.contact .name",
+        "#history-title, h2",
+        "#open-settings",
+        "li.contact button",
+    ] {
+        let (fg, bg) = colours(&app, css).await;
+        let ratio = contrast(&fg, &bg);
+        assert!(ratio >= 4.5, "{css}: {fg} on {bg} is {ratio:.1}:1");
+    }
+    desktop.screenshot("dark-01-contacts");
+
+    app.click("#open-settings").await;
+    app.visible("settings", "settings").await;
+    for css in ["#settings .card h2", "#settings .hint", "#settings label"] {
+        let (fg, bg) = colours(&app, css).await;
+        let ratio = contrast(&fg, &bg);
+        assert!(ratio >= 4.5, "{css}: {fg} on {bg} is {ratio:.1}:1");
+    }
+    desktop.screenshot("dark-02-settings");
+    app.click("#settings-cancel").await;
+
+    let main = app.current_window().await;
+    let cli = server.alice(&["call", "bob"]);
+    incoming_window_shown(&desktop);
+    assert!(app.switch_to_page("incoming.html").await);
+    app.until(
+        "the caller's name",
+        "return document.getElementById('who').textContent === 'Alice';",
+    )
+    .await;
+    let (fg, bg) = colours(&app, "#who").await;
+    assert!(contrast(&fg, &bg) >= 4.5, "the caller's name: {fg} on {bg}");
+    desktop.window_shot("Alice is calling", "dark-03-incoming-window");
+    app.press("#accept", ESCAPE).await;
+    app.switch_to(&main).await;
+    let lines = cli.finish();
+    assert!(
+        lines.iter().any(|l| l["event"] == "outgoing_call_rejected"),
+        "{lines:?}"
+    );
     app.quit().await;
 }

@@ -2,7 +2,7 @@
 // Peal's main window: talks to the Rust side only through its commands and
 // two channels (events in order, video frames). The call screens follow the
 // pure reducer in state.js.
-import { initial, apply, peerName, clock, historyRow, quality, deviceRows, joinProblem, plainError } from "./state.js";
+import { initial, apply, peerName, clock, historyRow, quality, deviceRows, joinProblem, plainError, incomingKey, ringAnnouncement } from "./state.js";
 /** @typedef {import("./state.js").View} View */
 /** @typedef {import("../bindings/UiEvent").UiEvent} UiEvent */
 /** @typedef {import("../bindings/Contact").Contact} Contact */
@@ -69,8 +69,22 @@ function show(screen) {
 /** @param {string} name */
 const initialOf = (name) => (name || "?").slice(0, 1).toUpperCase();
 
+/** The session id the incoming screen was last shown for. @type {string | null} */
+let announced = null;
+
 function render() {
   show(view.screen);
+  // In a call the notices take their own row above the video, never over it.
+  const n = $("notice");
+  const home = view.screen === "call" ? $("call") : document.body;
+  if (n.parentElement !== home) home.insertBefore(n, home === document.body ? document.body.firstChild : $("tiles"));
+  if (view.screen === "incoming" && view.call.session_id !== announced) {
+    // Once per ring: a screen reader says who calls, the keyboard starts on Accept.
+    announced = view.call.session_id;
+    $("announce").textContent = ringAnnouncement(view.call);
+    $("accept").focus();
+  }
+  if (view.screen !== "incoming") announced = null;
   if ("call" in view) {
     const who = peerName(view.call, me ? me.uid : "");
     for (const el of document.querySelectorAll(".who")) el.textContent = who;
@@ -616,6 +630,13 @@ async function start() {
   };
   $("confirm-no").onclick = () => { $("confirm").hidden = true; };
   $("join-form").onsubmit = (ev) => { ev.preventDefault(); submitJoin(); };
+  // While a call rings here: Enter accepts, Esc declines (as in the incoming window).
+  document.addEventListener("keydown", (ev) => {
+    if (view.screen !== "incoming" || !$("settings").hidden || !$("join").hidden) return;
+    const what = incomingKey(ev.key, ev.target instanceof HTMLButtonElement);
+    if (what === "accept") accept(true);
+    else if (what === "decline") { ev.preventDefault(); $("decline").click(); }
+  });
   $("join-cancel").onclick = () => { $("join").hidden = true; joining = null; };
   // A problem shown goes once the person starts fixing it.
   $("join-form").oninput = () => { if (joining) $("join-error").hidden = true; };

@@ -3,6 +3,7 @@
 // only), decline. The app closes it when the ringing stops anywhere.
 /** @typedef {import("../bindings/CallInfo").CallInfo} CallInfo */
 /** @typedef {import("../bindings/UiEvent").UiEvent} UiEvent */
+import { incomingKey, ringAnnouncement } from "./state.js";
 
 // @ts-ignore: injected by Tauri (withGlobalTauri)
 const tauri = window.__TAURI__;
@@ -21,6 +22,9 @@ function show(c) {
   $("what").textContent = `Incoming ${c.call_type} call${group ? ` to ${c.receiver.name}` : ""}`;
   /** @type {HTMLElement} */ (document.querySelector(".avatar")).textContent = c.initiator.name.slice(0, 1).toUpperCase();
   $("accept-audio").hidden = c.call_type !== "video";
+  // A screen reader says who calls; the keyboard starts on Accept.
+  $("announce").textContent = ringAnnouncement(c);
+  $("accept").focus();
 }
 
 /** @param {string} cmd @param {Record<string, unknown>} args */
@@ -45,6 +49,11 @@ async function start() {
   $("accept").onclick = () => act("accept", { video: true });
   $("accept-audio").onclick = () => act("accept", { video: false });
   $("decline").onclick = () => act("decline", {});
+  document.addEventListener("keydown", (ev) => {
+    const what = incomingKey(ev.key, ev.target instanceof HTMLButtonElement);
+    if (what === "accept") act("accept", { video: true });
+    else if (what === "decline") { ev.preventDefault(); act("decline", {}); }
+  });
   /** @type {CallInfo[]} */
   const ringing = await invoke("ringing");
   show(ringing[0] || null);

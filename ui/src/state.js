@@ -219,3 +219,24 @@ export function plainError(e) {
   const code = err?.code;
   return typeof code === "string" && message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message;
 }
+
+/**
+ * What a key does while a call rings: Enter accepts (on a button it is that
+ * button's own click), Esc declines.
+ * @param {string} key @param {boolean} onButton
+ * @returns {"accept" | "decline" | null}
+ */
+export function incomingKey(key, onButton) {
+  if (key === "Escape") return "decline";
+  if (key === "Enter" && !onButton) return "accept";
+  return null;
+}
+
+/**
+ * What a screen reader announces when a call rings.
+ * @param {CallInfo} c
+ */
+export function ringAnnouncement(c) {
+  const group = c.receiver_type === "group" ? ` to ${c.receiver.name}` : "";
+  return `${c.initiator.name} is calling you: ${c.call_type} call${group}. Enter accepts, Escape declines.`;
+}

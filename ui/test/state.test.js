@@ -1,7 +1,7 @@
 // The call screens' view state for every call event and every app event:
 // what the page shows, without a window.
 import { describe, expect, it, test } from "vitest";
-import { apply, clock, deviceRows, historyRow, initial, joinProblem, peerName, plainError, quality, reduce } from "../src/state.js";
+import { apply, clock, deviceRows, historyRow, incomingKey, initial, joinProblem, peerName, plainError, quality, reduce, ringAnnouncement } from "../src/state.js";
 
 const ME = "bob";
 
@@ -247,5 +247,19 @@ describe("joining with an invite", () => {
     const v = initial();
     expect(apply(v, { type: "join_invite", server: "https://s", invite: "ab", problem: null }, "me")).toBe(v);
     expect(apply(v, { type: "contact_added", contact: { uid: "dana", name: "Dana" } }, "me")).toBe(v);
+  });
+});
+
+describe("the keyboard while a call rings", () => {
+  it("accepts with Enter, declines with Esc, and leaves a focused button's Enter to the button", () => {
+    expect(incomingKey("Enter", false)).toBe("accept");
+    expect(incomingKey("Enter", true)).toBeNull();
+    expect(incomingKey("Escape", true)).toBe("decline");
+    expect(incomingKey("Escape", false)).toBe("decline");
+    expect(incomingKey("a", false)).toBeNull();
+  });
+  it("announces who calls and how to answer", () => {
+    const call = /** @type {any} */ ({ initiator: { uid: "alice", name: "Alice" }, receiver_type: "group", receiver: { guid: "team", name: "Team" }, call_type: "video" });
+    expect(ringAnnouncement(call)).toBe("Alice is calling you: video call to Team. Enter accepts, Escape declines.");
   });
 });
