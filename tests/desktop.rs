@@ -1091,6 +1091,25 @@ async fn the_caller_cancels_the_window_closes_and_history_says_missed_in_red() {
         .js("return getComputedStyle(document.querySelector('#history li.missed')).color;")
         .await;
     assert_eq!(red, "rgb(192, 57, 43)", "missed calls are red");
+    // The history is by day, each call with its time; the filter keeps the missed.
+    let day = app
+        .js("return document.querySelector('#history h3.day').textContent;")
+        .await;
+    assert_eq!(day, "Today");
+    app.click("#history-missed").await;
+    let shown = app
+        .js("return [...document.querySelectorAll('#history li')].map((li) => li.className);")
+        .await;
+    assert_eq!(shown, json!(["history missed"]), "only the missed call");
+    let time = app
+        .js("return document.querySelector('#history li .time').textContent;")
+        .await;
+    assert!(
+        time.as_str()
+            .is_some_and(|t| t.len() == 5 && t.as_bytes()[2] == b':'),
+        "a time of day: {time}"
+    );
+    desktop.screenshot("missed-02-filter");
     wait_for("a missed-call notification", 10, || {
         desktop
             .notifications

@@ -2,7 +2,7 @@
 // Peal's main window: talks to the Rust side only through its commands and
 // two channels (events in order, video frames). The call screens follow the
 // pure reducer in state.js.
-import { initial, apply, peerName, clock, historyRow, quality, deviceRows, joinProblem, plainError, incomingKey, ringAnnouncement } from "./state.js";
+import { initial, apply, peerName, clock, historyRow, quality, deviceRows, joinProblem, plainError, incomingKey, ringAnnouncement, avatar, presenceLabel, historyByDay } from "./state.js";
 /** @typedef {import("./state.js").View} View */
 /** @typedef {import("../bindings/UiEvent").UiEvent} UiEvent */
 /** @typedef {import("../bindings/Contact").Contact} Contact */
@@ -66,8 +66,18 @@ function show(screen) {
   $("call").hidden = screen !== "call";
 }
 
-/** @param {string} name */
-const initialOf = (name) => (name || "?").slice(0, 1).toUpperCase();
+/**
+ * Draws `id`'s avatar (initials on their own colour) into `el`.
+ * @param {HTMLElement} el @param {string} id @param {string} name
+ */
+function paintAvatar(el, id, name) {
+  const a = avatar(id, name);
+  el.textContent = a.initials;
+  el.style.background = `hsl(${a.hue} 45% 36%)`;
+}
+
+/** Whether the history shows only missed calls. */
+let missedOnly = false;
 
 /** The session id the incoming screen was last shown for. @type {string | null} */
 let announced = null;
@@ -88,7 +98,8 @@ function render() {
   if ("call" in view) {
     const who = peerName(view.call, me ? me.uid : "");
     for (const el of document.querySelectorAll(".who")) el.textContent = who;
-    for (const el of document.querySelectorAll(".avatar")) el.textContent = initialOf(who);
+    const peer = view.call.initiator.uid === (me ? me.uid : "") ? ("uid" in view.call.receiver ? view.call.receiver.uid : view.call.receiver.guid) : view.call.initiator.uid;
+    for (const el of document.querySelectorAll(".avatar")) paintAvatar(/** @type {HTMLElement} */ (el), peer, who);
     $("accept-audio").hidden = view.call.call_type !== "video";
   }
   if (view.screen === "call") {
@@ -126,23 +137,29 @@ function renderContacts() {
   gl.replaceChildren();
   for (const g of groups) {
     if (q && !g.name.toLowerCase().includes(q)) continue;
-    gl.append(contactRow(g.guid, `${g.name} (${g.members.length})`, "group", true));
+    gl.append(contactRow(g.guid, g.name, "group", true, g.members.length));
   }
   $("groups-title").hidden = groups.length === 0;
 }
 
-/** @param {string} id @param {string} name @param {string} presence @param {boolean} group */
-function contactRow(id, name, presence, group) {
+/** @param {string} id @param {string} name @param {string} presence @param {boolean} group @param {number} [members] */
+function contactRow(id, name, presence, group, members) {
   const li = document.createElement("li");
   li.className = group ? "contact group" : "contact";
   li.dataset.uid = id;
-  li.innerHTML = `<span class="presence"></span><span class="name"></span>
-    <button class="call-audio" title="Audio call">Audio</button><button class="call-video" title="Video call">Video</button>`;
+  li.innerHTML = `<span class="avatar small" aria-hidden="true"></span><span class="who-cell"><span class="name"></span>
+    <span class="presence-line"><span class="presence"></span><span class="presence-text"></span></span></span>
+    <button class="call-audio">Audio</button><button class="call-video">Video</button>`;
+  paintAvatar(/** @type {HTMLElement} */ (li.querySelector(".avatar")), id, name);
   /** @type {HTMLElement} */ (li.querySelector(".presence")).className = `presence ${presence}`;
-  /** @type {HTMLElement} */ (li.querySelector(".presence")).title = presence.replace("_", " ");
+  /** @type {HTMLElement} */ (li.querySelector(".presence-text")).textContent = group ? `Group of ${members}` : presenceLabel(presence);
   /** @type {HTMLElement} */ (li.querySelector(".name")).textContent = name;
-  /** @type {HTMLElement} */ (li.querySelector(".call-audio")).onclick = () => place(id, group, false);
-  /** @type {HTMLElement} */ (li.querySelector(".call-video")).onclick = () => place(id, group, true);
+  const audio = /** @type {HTMLElement} */ (li.querySelector(".call-audio"));
+  const video = /** @type {HTMLElement} */ (li.querySelector(".call-video"));
+  audio.setAttribute("aria-label", `Audio call ${name}`);
+  video.setAttribute("aria-label", `Video call ${name}`);
+  audio.onclick = () => place(id, group, false);
+  video.onclick = () => place(id, group, true);
   return li;
 }
 
@@ -151,23 +168,49 @@ async function refresh() {
     [contacts, groups] = await Promise.all([invoke("contacts"), invoke("groups")]);
     renderContacts();
     /** @type {HistoryEntry[]} */
-    const rows = await invoke("history");
-    const ul = $("history");
-    ul.replaceChildren();
-    for (const h of rows) {
-      const r = historyRow(h);
+    history = await invoke("history");
+    renderHistory();
+  } catch (e) {
+    notice(errorText(e));
+  }
+}
+
+/** @type {HistoryEntry[]} */
+let history = [];
+
+/** The history, by day, each call with its time (only missed ones with the filter on). */
+function renderHistory() {
+  const box = $("history");
+  box.replaceChildren();
+  const days = historyByDay(history, Date.now(), missedOnly);
+  if (days.length === 0) {
+    const p = document.createElement("p");
+    p.className = "hint";
+    p.textContent = missedOnly ? "No missed calls." : "No calls yet.";
+    box.append(p);
+  }
+  for (const { day, calls } of days) {
+    const h = document.createElement("h3");
+    h.className = "day";
+    h.textContent = day;
+    const ul = document.createElement("ul");
+    ul.setAttribute("aria-label", day);
+    for (const { entry, time } of calls) {
+      const r = historyRow(entry);
       const li = document.createElement("li");
-      li.className = `history ${h.status}`;
-      li.innerHTML = `<span class="arrow"></span><span class="name"></span><span class="outcome"></span><span class="duration"></span><button class="call-back">Call back</button>`;
+      li.className = `history ${entry.status}`;
+      li.innerHTML = `<span class="time"></span><span class="arrow" aria-hidden="true"></span><span class="name"></span><span class="outcome"></span><span class="duration"></span><button class="call-back">Call back</button>`;
+      /** @type {HTMLElement} */ (li.querySelector(".time")).textContent = time;
       /** @type {HTMLElement} */ (li.querySelector(".arrow")).textContent = r.arrow;
       /** @type {HTMLElement} */ (li.querySelector(".name")).textContent = r.who;
       /** @type {HTMLElement} */ (li.querySelector(".outcome")).textContent = r.outcome;
       /** @type {HTMLElement} */ (li.querySelector(".duration")).textContent = r.duration || "";
-      /** @type {HTMLElement} */ (li.querySelector(".call-back")).onclick = () => place(r.callBack.receiver, r.callBack.group, r.callBack.video);
+      const back = /** @type {HTMLElement} */ (li.querySelector(".call-back"));
+      back.setAttribute("aria-label", `Call ${r.who} back`);
+      back.onclick = () => place(r.callBack.receiver, r.callBack.group, r.callBack.video);
       ul.append(li);
     }
-  } catch (e) {
-    notice(errorText(e));
+    box.append(h, ul);
   }
 }
 
@@ -588,6 +631,14 @@ async function start() {
     } catch (e) { $("signin-error").hidden = false; $("signin-error").textContent = errorText(e); }
   };
   $("search").oninput = renderContacts;
+  for (const [id, only] of [["history-all", false], ["history-missed", true]]) {
+    $(/** @type {string} */ (id)).onclick = () => {
+      missedOnly = /** @type {boolean} */ (only);
+      $("history-all").setAttribute("aria-pressed", String(!missedOnly));
+      $("history-missed").setAttribute("aria-pressed", String(missedOnly));
+      renderHistory();
+    };
+  }
   /** @param {boolean} video */
   const accept = async (video) => {
     if (!("call" in view)) return;

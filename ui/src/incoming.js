@@ -3,7 +3,7 @@
 // only), decline. The app closes it when the ringing stops anywhere.
 /** @typedef {import("../bindings/CallInfo").CallInfo} CallInfo */
 /** @typedef {import("../bindings/UiEvent").UiEvent} UiEvent */
-import { incomingKey, ringAnnouncement } from "./state.js";
+import { avatar, incomingKey, ringAnnouncement } from "./state.js";
 
 // @ts-ignore: injected by Tauri (withGlobalTauri)
 const tauri = window.__TAURI__;
@@ -20,7 +20,10 @@ function show(c) {
   const group = c.receiver_type === "group";
   $("who").textContent = c.initiator.name;
   $("what").textContent = `Incoming ${c.call_type} call${group ? ` to ${c.receiver.name}` : ""}`;
-  /** @type {HTMLElement} */ (document.querySelector(".avatar")).textContent = c.initiator.name.slice(0, 1).toUpperCase();
+  const face = /** @type {HTMLElement} */ (document.querySelector(".avatar"));
+  const a = avatar(c.initiator.uid, c.initiator.name);
+  face.textContent = a.initials;
+  face.style.background = `hsl(${a.hue} 45% 36%)`;
   $("accept-audio").hidden = c.call_type !== "video";
   // A screen reader says who calls; the keyboard starts on Accept.
   $("announce").textContent = ringAnnouncement(c);

@@ -240,3 +240,61 @@ export function ringAnnouncement(c) {
   const group = c.receiver_type === "group" ? ` to ${c.receiver.name}` : "";
   return `${c.initiator.name} is calling you: ${c.call_type} call${group}. Enter accepts, Escape declines.`;
 }
+
+/**
+ * A person's avatar: their initials on a colour of their own (the same
+ * user id always gets the same hue).
+ * @param {string} id @param {string} name
+ * @returns {{initials: string, hue: number}}
+ */
+export function avatar(id, name) {
+  const words = (name || id || "?").trim().split(/\s+/).filter((w) => /^[\p{L}\p{N}]/u.test(w));
+  const first = (/** @type {string | undefined} */ w) => (w ? [...w][0] : "");
+  const initials = (words.length > 1 ? first(words[0]) + first(words[words.length - 1]) : first(words[0]) || "?").toUpperCase();
+  let h = 0;
+  for (const ch of id) h = (h * 31 + (ch.codePointAt(0) || 0)) % 360;
+  return { initials, hue: h };
+}
+
+/** @param {string} presence */
+export function presenceLabel(presence) {
+  /** @type {Record<string, string>} */
+  const words = { online: "Available", in_call: "In a call", offline: "Offline", group: "Group" };
+  return words[presence] || presence;
+}
+
+/**
+ * The history as people read it: grouped by day (Today, Yesterday, then the
+ * date), each call with its time of day; `missedOnly` keeps the missed ones.
+ * Local time; `now` is an input (ms since the epoch).
+ * @param {HistoryEntry[]} rows newest first
+ * @param {number} now
+ * @param {boolean} missedOnly
+ * @returns {{day: string, calls: {entry: HistoryEntry, time: string}[]}[]}
+ */
+export function historyByDay(rows, now, missedOnly) {
+  const dayOf = (/** @type {number} */ ms) => { const d = new Date(ms); return new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime(); };
+  const today = dayOf(now);
+  const yesterday = dayOf(today - 12 * 3600 * 1000);
+  /** @type {{day: string, calls: {entry: HistoryEntry, time: string}[]}[]} */
+  const out = [];
+  let last = NaN;
+  for (const entry of rows) {
+    if (missedOnly && entry.status !== "missed") continue;
+    const at = Date.parse(entry.initiated_at);
+    const day = dayOf(at);
+    if (day !== last) {
+      const d = new Date(day);
+      const label = day === today ? "Today" : day === yesterday ? "Yesterday"
+        : `${DAYS[d.getDay()]} ${d.getDate()} ${MONTHS[d.getMonth()]}${d.getFullYear() === new Date(now).getFullYear() ? "" : ` ${d.getFullYear()}`}`;
+      out.push({ day: label, calls: [] });
+      last = day;
+    }
+    const t = new Date(at);
+    out[out.length - 1].calls.push({ entry, time: `${String(t.getHours()).padStart(2, "0")}:${String(t.getMinutes()).padStart(2, "0")}` });
+  }
+  return out;
+}
+
+const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];

@@ -1,7 +1,7 @@
 // The call screens' view state for every call event and every app event:
 // what the page shows, without a window.
 import { describe, expect, it, test } from "vitest";
-import { apply, clock, deviceRows, historyRow, incomingKey, initial, joinProblem, peerName, plainError, quality, reduce, ringAnnouncement } from "../src/state.js";
+import { apply, avatar, clock, deviceRows, historyByDay, historyRow, incomingKey, initial, joinProblem, peerName, plainError, presenceLabel, quality, reduce, ringAnnouncement } from "../src/state.js";
 
 const ME = "bob";
 
@@ -261,5 +261,41 @@ describe("the keyboard while a call rings", () => {
   it("announces who calls and how to answer", () => {
     const call = /** @type {any} */ ({ initiator: { uid: "alice", name: "Alice" }, receiver_type: "group", receiver: { guid: "team", name: "Team" }, call_type: "video" });
     expect(ringAnnouncement(call)).toBe("Alice is calling you: video call to Team. Enter accepts, Escape declines.");
+  });
+});
+
+describe("contacts and history for every day", () => {
+  it("gives everyone initials on a colour of their own", () => {
+    expect(avatar("alice", "Alice Liddell")).toEqual({ initials: "AL", hue: avatar("alice", "x").hue });
+    expect(avatar("bob", "bob").initials).toBe("B");
+    expect(avatar("carol", "").initials).toBe("C");
+    expect(avatar("team", "Team (3)").initials).toBe("T");
+    expect(avatar("x", "émile zola").initials).toBe("ÉZ");
+    expect(avatar("alice", "A").hue).not.toBe(avatar("alicf", "A").hue);
+    expect(avatar("bob", "Bob").hue).toBeGreaterThanOrEqual(0);
+    expect(avatar("bob", "Bob").hue).toBeLessThan(360);
+  });
+  it("says presence in words", () => {
+    expect(presenceLabel("online")).toBe("Available");
+    expect(presenceLabel("in_call")).toBe("In a call");
+    expect(presenceLabel("offline")).toBe("Offline");
+  });
+  it("groups the history by day with times, and filters the missed calls", () => {
+    const at = (/** @type {number[]} */ [y, m, d, h, min]) => new Date(y, m, d, h, min).toISOString();
+    const entry = (/** @type {string} */ status, /** @type {number[]} */ when) => /** @type {any} */ ({ status, initiated_at: at(when), peer: "alice", peer_name: "Alice" });
+    const now = new Date(2026, 11, 4, 20, 0).getTime();
+    const rows = [
+      entry("ended", [2026, 11, 4, 14, 5]),
+      entry("missed", [2026, 11, 4, 9, 30]),
+      entry("missed", [2026, 11, 3, 23, 59]),
+      entry("ended", [2026, 10, 30, 8, 0]),
+      entry("ended", [2025, 11, 31, 12, 0]),
+    ];
+    const days = historyByDay(rows, now, false);
+    expect(days.map((d) => d.day)).toEqual(["Today", "Yesterday", "Mon 30 Nov", "Wed 31 Dec 2025"]);
+    expect(days[0].calls.map((c) => c.time)).toEqual(["14:05", "09:30"]);
+    const missed = historyByDay(rows, now, true);
+    expect(missed.map((d) => [d.day, d.calls.length])).toEqual([["Today", 1], ["Yesterday", 1]]);
+    expect(historyByDay([], now, false)).toEqual([]);
   });
 });
