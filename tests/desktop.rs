@@ -1780,3 +1780,39 @@ async fn with_the_system_in_dark_mode_every_screen_is_dark_and_readable() {
     );
     app.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_opens_where_and_as_large_as_it_was_left() {
+    let (_server, desktop, app) = bob_signed_in().await;
+    let asked = json!({"x": 120, "y": 80, "width": 700, "height": 520});
+    app.post("/window/rect", asked.clone()).await;
+    let rect = |v: Value| {
+        let v = &v["value"];
+        [
+            v["x"].clone(),
+            v["y"].clone(),
+            v["width"].clone(),
+            v["height"].clone(),
+        ]
+    };
+    let now = rect(webdriver(app.port, "GET", &format!("{}/window/rect", app.base), None).await);
+    assert_eq!(
+        now[2..],
+        [json!(700), json!(520)],
+        "the window took the size: {now:?}"
+    );
+    // Closed to the tray (it keeps ringing there), then the app stopped.
+    app.invoke("close_window").await;
+    app.quit().await;
+    desktop.app_gone();
+
+    let app = App::launch(&desktop).await;
+    app.until(
+        "signed in again",
+        "return document.querySelector('li.contact[data-uid=alice]') !== null;",
+    )
+    .await;
+    let again = rect(webdriver(app.port, "GET", &format!("{}/window/rect", app.base), None).await);
+    assert_eq!(again, now, "the size and place it was left with");
+    app.quit().await;
+}

@@ -1079,9 +1079,7 @@ async fn close_window(app: AppHandle, state: State<'_, AppState>) -> Result<(), 
     if let Some(id) = state.current().await {
         let _ = hang_up(state.clone(), id.0).await;
     }
-    if let Some(w) = app.get_webview_window(shell::MAIN) {
-        let _ = w.hide();
-    }
+    shell::hide_main(&app);
     Ok(())
 }
 
@@ -1166,6 +1164,7 @@ pub fn run() {
             shell::show_main(app);
         }))
         .plugin(tauri_plugin_deep_link::init())
+        .plugin(shell::window_state())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             Some(vec![shell::HIDDEN]),
@@ -1260,8 +1259,8 @@ pub fn run() {
                     let state = app.state::<AppState>();
                     if state.current().await.is_some() {
                         state.send(UiEvent::ConfirmClose).await;
-                    } else if let Some(w) = app.get_webview_window(shell::MAIN) {
-                        let _ = w.hide();
+                    } else {
+                        shell::hide_main(&app);
                     }
                 });
             }

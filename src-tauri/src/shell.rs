@@ -26,6 +26,35 @@ pub fn start_at_login(app: &AppHandle, on: bool) -> Result<(), String> {
     }
 }
 
+/// What of the main window is remembered between starts (not whether it
+/// shows: a start at login stays hidden).
+pub fn remembered() -> tauri_plugin_window_state::StateFlags {
+    use tauri_plugin_window_state::StateFlags;
+    StateFlags::SIZE | StateFlags::POSITION | StateFlags::MAXIMIZED
+}
+
+/// The window-state plugin: the main window's size and place are kept in
+/// the app's config directory and restored when it opens; the incoming
+/// window is placed afresh for every call.
+pub fn window_state() -> tauri::plugin::TauriPlugin<tauri::Wry> {
+    tauri_plugin_window_state::Builder::default()
+        .with_state_flags(remembered())
+        .with_denylist(&[INCOMING])
+        .build()
+}
+
+/// Hides the main window to the tray, keeping its size and place first (the
+/// app may be stopped, at logout, before it exits on its own).
+pub fn hide_main(app: &AppHandle) {
+    use tauri_plugin_window_state::AppHandleExt;
+    if let Err(e) = app.save_window_state(remembered()) {
+        tracing::warn!(error = %e, "the window's size and place are not kept");
+    }
+    if let Some(w) = app.get_webview_window(MAIN) {
+        let _ = w.hide();
+    }
+}
+
 /// Brings the main window forward (from the tray, a notification, a second launch).
 pub fn show_main(app: &AppHandle) {
     if let Some(w) = app.get_webview_window(MAIN) {
