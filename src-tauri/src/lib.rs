@@ -96,6 +96,11 @@ impl AppState {
 
     /// Sends `ev` to every page; a page that is gone is forgotten.
     pub(crate) async fn send(&self, ev: UiEvent) {
+        self.broadcast(ev);
+    }
+
+    /// [`AppState::send`], from code that can't wait (it never does).
+    pub(crate) fn broadcast(&self, ev: UiEvent) {
         if let Ok(mut chans) = self.channels.lock() {
             chans.retain(|_, ch| ch.send(ev.clone()).is_ok());
         }

@@ -6,6 +6,9 @@
 //!
 //! - [`alerts`]: the pure decision of what rings, what is notified and what
 //!   the incoming window shows, as `(state, input, now) -> effects`.
+//! - [`ringer`]: the task that feeds [`alerts`] and carries out its effects
+//!   on a [`ringer::Shell`] (sound, notifications, windows, pages), so every
+//!   ring scenario is tested against a simulated shell.
 //! - [`tones`]: the built-in ringtones, ringback and busy tone, synthesised
 //!   (our own, so their licence is this crate's), and a ringtone file's samples.
 //! - [`player`]: plays one sound at a time on the default output with rodio;
@@ -30,6 +33,7 @@ pub mod links;
 pub mod logs;
 pub mod notify;
 pub mod player;
+pub mod ringer;
 pub mod settings;
 pub mod tones;
 pub mod ui;

@@ -140,11 +140,33 @@ pub struct SettingsView {
     pub cameras: usize,
 }
 
+/// A sound the app plays (one at a time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Playing {
+    /// Someone is calling us (looping).
+    Ringtone,
+    /// Our call rings the other side (looping).
+    Ringback,
+    /// Our call was refused or not answered (once).
+    Busy,
+}
+
+impl Playing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Playing::Ringtone => "ringtone",
+            Playing::Ringback => "ringback",
+            Playing::Busy => "busy",
+        }
+    }
+}
+
 /// What sounds now and what was measured (diagnostics, and the end-to-end tests).
 #[derive(Debug, Default, Clone, Serialize, TS)]
 pub struct Diagnostics {
-    /// The sound playing now: `ringtone`, `ringback`, `busy`, or none.
-    pub sound: Option<String>,
+    /// The sound playing now, if any.
+    pub sound: Option<Playing>,
     /// Each ring: from the incoming event reaching the app to the sound
     /// device pulling the ringtone's first samples.
     pub event_to_ringtone_ms: Vec<f64>,
@@ -202,6 +224,7 @@ mod tests {
             Settings,
             crate::settings::Ringtone,
             Diagnostics,
+            Playing,
             Event,
             EventKind,
             Reason,
