@@ -26,7 +26,9 @@ use peal_desktop_core::device::ThisDevice;
 use peal_desktop_core::links::{self, Link, Route};
 use peal_desktop_core::settings::Settings;
 use peal_desktop_core::tones;
-pub use peal_desktop_core::ui::{Diagnostics, Me, SettingsView, StartOptions, UiError, UiEvent};
+pub use peal_desktop_core::ui::{
+    Diagnostics, Me, MediaUpdate, SettingsView, StartOptions, UiError, UiErrorCode, UiEvent,
+};
 use peal_desktop_core::vault::{self, Vault};
 use peal_media::{CallSession, MediaError, SessionSettings, Sources};
 use peal_proto::wire::{Contact, GroupInfo, HistoryEntry};
@@ -126,16 +128,6 @@ impl AppState {
     }
 }
 
-fn connection_name(c: &peal_client::ConnectionState) -> &'static str {
-    match c {
-        peal_client::ConnectionState::Connected
-        | peal_client::ConnectionState::Resumed { .. }
-        | peal_client::ConnectionState::Snapshot { .. } => "connected",
-        peal_client::ConnectionState::Reconnecting { .. } => "reconnecting",
-        peal_client::ConnectionState::SignedOut => "signed_out",
-    }
-}
-
 /// Forwards the SDK's events to the ringer (call events) and the pages
 /// (the rest), in order, until the client goes.
 fn forward_events(app: AppHandle, client: &PealClient) {
@@ -160,9 +152,7 @@ fn forward_events(app: AppHandle, client: &PealClient) {
                         .await;
                     break;
                 }
-                ClientEvent::Connection(c) => UiEvent::Connection {
-                    state: connection_name(&c).to_owned(),
-                },
+                ClientEvent::Connection(c) => UiEvent::Connection { state: (&c).into() },
                 ClientEvent::Presence { uid, presence } => UiEvent::Presence { uid, presence },
                 ClientEvent::ContactAdded(contact) => UiEvent::ContactAdded { contact },
                 ClientEvent::Media { .. } | ClientEvent::Refused { .. } => continue,
@@ -453,7 +443,7 @@ async fn join(
     let _one = state.signing.lock().await;
     if state.signed.lock().await.is_some() {
         return Err(UiError::new(
-            "signed_in",
+            UiErrorCode::SignedIn,
             "you're signed in already: sign out first to join another server",
         ));
     }
@@ -701,6 +691,45 @@ static FRAMES_TO_PAGE: [std::sync::atomic::AtomicU64; 2] = [
     std::sync::atomic::AtomicU64::new(0),
 ];
 
+/// What the call screen hears of a media event. A failure is logged here
+/// and shown to the person with its reason.
+fn media_update(e: peal_media::MediaEvent) -> MediaUpdate {
+    use peal_media::MediaEvent as M;
+    match e {
+        M::Connected => MediaUpdate::Connected,
+        M::Reconnecting { peer } => MediaUpdate::Reconnecting {
+            peer: peer.to_string(),
+        },
+        M::Reconnected { peer } => MediaUpdate::Reconnected {
+            peer: peer.to_string(),
+        },
+        M::ParticipantJoined { peer } => MediaUpdate::ParticipantJoined {
+            peer: peer.to_string(),
+        },
+        M::ParticipantLeft { peer } => MediaUpdate::ParticipantLeft {
+            peer: peer.to_string(),
+        },
+        M::RemoteState {
+            peer,
+            audio_muted,
+            video_enabled,
+        } => MediaUpdate::RemoteState {
+            peer: peer.to_string(),
+            audio_muted,
+            video_enabled,
+        },
+        M::Ended { reason } if reason.is_failure() => {
+            tracing::warn!(reason = %reason, "call media failed");
+            MediaUpdate::Failed {
+                reason: reason.message(),
+            }
+        }
+        M::Ended { reason } => MediaUpdate::Ended {
+            reason: reason.to_string(),
+        },
+    }
+}
+
 /// Joins the media of `call`: camera and microphone, or — on a machine
 /// without them — the test pattern and tone, saying so. `video` false
 /// starts with the camera off (accept audio only).
@@ -760,48 +789,9 @@ async fn join_media(state: &AppState, client: &PealClient, call: &CallInfo, vide
         let (diag, started) = (state.ring.diag.clone(), state.started);
         tauri::async_runtime::spawn(async move {
             while let Some(e) = ev.recv().await {
-                let (name, peer, detail) = match e {
-                    peal_media::MediaEvent::Connected => ("connected", None, None),
-                    peal_media::MediaEvent::Reconnecting { peer } => {
-                        ("reconnecting", Some(peer), None)
-                    }
-                    peal_media::MediaEvent::Reconnected { peer } => {
-                        ("reconnected", Some(peer), None)
-                    }
-                    peal_media::MediaEvent::ParticipantJoined { peer } => {
-                        ("participant_joined", Some(peer), None)
-                    }
-                    peal_media::MediaEvent::ParticipantLeft { peer } => {
-                        ("participant_left", Some(peer), None)
-                    }
-                    peal_media::MediaEvent::RemoteState {
-                        peer,
-                        audio_muted,
-                        video_enabled,
-                    } => (
-                        "remote_state",
-                        Some(peer),
-                        Some(format!(
-                            "{}{}",
-                            if audio_muted { "muted " } else { "" },
-                            if video_enabled { "" } else { "camera_off" }
-                        )),
-                    ),
-                    // A failure is shown to the user with its reason.
-                    peal_media::MediaEvent::Ended { reason } if reason.is_failure() => {
-                        tracing::warn!(reason = %reason, "call media failed");
-                        ("failed", None, Some(reason.message()))
-                    }
-                    peal_media::MediaEvent::Ended { reason } => {
-                        ("ended", None, Some(reason.to_string()))
-                    }
-                };
-                log_to(&diag, started, format!("media {name} {peer:?} {detail:?}"));
-                let ev = UiEvent::Media {
-                    event: name.to_owned(),
-                    peer: peer.map(|p| p.to_string()),
-                    detail,
-                };
+                let update = media_update(e);
+                log_to(&diag, started, format!("media {update:?}"));
+                let ev = UiEvent::Media { update };
                 for ch in &app_events {
                     let _ = ch.send(ev.clone());
                 }
@@ -1022,7 +1012,7 @@ async fn media(state: &AppState) -> Result<Arc<CallSession>, UiError> {
     state
         .media()
         .await
-        .ok_or_else(|| UiError::new("not_in_call", "not in a call"))
+        .ok_or_else(|| UiError::new(UiErrorCode::NotInCall, "not in a call"))
 }
 
 #[tauri::command]
@@ -1059,7 +1049,7 @@ async fn set_settings(
     let tone = settings
         .ringtone
         .tone()
-        .map_err(|e| UiError::new("bad_ringtone", e.to_string()))?;
+        .map_err(|e| UiError::new(UiErrorCode::BadRingtone, e.to_string()))?;
     if let Ok(mut cache) = state.ringtone.lock() {
         *cache = Some((settings.ringtone.clone(), tone));
     }
@@ -1067,10 +1057,10 @@ async fn set_settings(
     s.ringtone_volume = s.ringtone_volume.min(100);
     if s.start_at_login != state.settings().start_at_login {
         shell::start_at_login(&app, s.start_at_login)
-            .map_err(|why| UiError::new("start_at_login", why))?;
+            .map_err(|why| UiError::new(UiErrorCode::StartAtLogin, why))?;
     }
     s.save(&state.settings_path)
-        .map_err(|e| UiError::new("settings_not_saved", e.to_string()))?;
+        .map_err(|e| UiError::new(UiErrorCode::SettingsNotSaved, e.to_string()))?;
     state.ring.send(ring::Msg::DoNotDisturb(s.do_not_disturb));
     if let Ok(mut cur) = state.settings.lock() {
         *cur = s.clone();

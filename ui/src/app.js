@@ -371,23 +371,24 @@ function onEvent(msg) {
     $("connection").textContent = msg.state === "connected" ? "" : msg.state.replace("_", " ");
     if (msg.state === "connected") refresh();
   } else if (msg.type === "media") {
-    if (["connected", "reconnecting", "reconnected"].includes(msg.event)) mediaState = msg.event;
+    const u = msg.update;
+    if (u.kind === "connected" || u.kind === "reconnecting" || u.kind === "reconnected") mediaState = u.kind;
     showQuality();
-    if (msg.event === "failed") {
+    if (u.kind === "failed") {
       // Media could not start or was lost for good: say why, on the call screen.
-      $("banner").textContent = msg.detail || "Call media failed.";
+      $("banner").textContent = u.reason || "Call media failed.";
       $("banner").hidden = false;
     } else {
       $("banner").textContent = "Reconnecting…";
-      $("banner").hidden = msg.event !== "reconnecting";
+      $("banner").hidden = u.kind !== "reconnecting";
     }
-    if (msg.event === "participant_left" && msg.peer) {
-      const t = tiles.get(msg.peer);
-      if (t) { try { t.decoder && t.decoder.close(); } catch (_) { /* closed */ } t.canvas.parentElement?.remove(); tiles.delete(msg.peer); }
+    if (u.kind === "participant_left") {
+      const t = tiles.get(u.peer);
+      if (t) { try { t.decoder && t.decoder.close(); } catch (_) { /* closed */ } t.canvas.parentElement?.remove(); tiles.delete(u.peer); }
     }
-    if (msg.event === "remote_state" && msg.peer) {
-      const el = document.querySelector(`.tile[data-uid="${CSS.escape(msg.peer)}"]`);
-      if (el) el.classList.toggle("camera-off", (msg.detail || "").includes("camera_off"));
+    if (u.kind === "remote_state") {
+      const el = document.querySelector(`.tile[data-uid="${CSS.escape(u.peer)}"]`);
+      if (el) el.classList.toggle("camera-off", !u.video_enabled);
     }
   } else if (msg.type === "presence") {
     const c = contacts.find((x) => x.uid === msg.uid);

@@ -209,15 +209,12 @@ export function joinProblem(f) {
 }
 
 /**
- * An app error as a person reads it: the server's message without its code.
+ * An app error as a person reads it (its message; the code is for the page).
  * @param {unknown} e
  * @returns {string}
  */
 export function plainError(e) {
-  const err = /** @type {any} */ (e);
-  const message = err?.message || String(e);
-  const code = err?.code;
-  return typeof code === "string" && message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message;
+  return /** @type {any} */ (e)?.message || String(e);
 }
 
 /**

@@ -7,8 +7,9 @@
 
 use std::time::Instant;
 
-use peal_client::ClientError;
+use peal_client::{ClientError, ConnectionState};
 use peal_proto::wire::{CallInfo, Event};
+use peal_proto::ErrorCode;
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -18,35 +19,145 @@ use crate::settings::Settings;
 #[derive(Debug, Clone, Serialize, TS, thiserror::Error)]
 #[error("{message}")]
 pub struct UiError {
-    pub code: String,
+    pub code: UiErrorCode,
     pub message: String,
 }
 
+/// What went wrong, for the page to decide on (the message is for people).
+/// The server's codes, then the app's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum UiErrorCode {
+    Unauthorized,
+    NotFound,
+    CallingSelf,
+    CallerBusy,
+    CallFull,
+    InvalidState,
+    BadRequest,
+    RateLimited,
+    Internal,
+    InviteInvalid,
+    UserExists,
+    /// The server can't be reached.
+    Unreachable,
+    /// The server answered something this app does not understand.
+    Protocol,
+    NotSignedIn,
+    /// Signed in already (joining another server needs a sign-out).
+    SignedIn,
+    NotInCall,
+    BadRingtone,
+    StartAtLogin,
+    SettingsNotSaved,
+}
+
+impl From<ErrorCode> for UiErrorCode {
+    fn from(c: ErrorCode) -> Self {
+        match c {
+            ErrorCode::Unauthorized => UiErrorCode::Unauthorized,
+            ErrorCode::NotFound => UiErrorCode::NotFound,
+            ErrorCode::CallingSelf => UiErrorCode::CallingSelf,
+            ErrorCode::CallerBusy => UiErrorCode::CallerBusy,
+            ErrorCode::CallFull => UiErrorCode::CallFull,
+            ErrorCode::InvalidState => UiErrorCode::InvalidState,
+            ErrorCode::BadRequest => UiErrorCode::BadRequest,
+            ErrorCode::RateLimited => UiErrorCode::RateLimited,
+            ErrorCode::Internal => UiErrorCode::Internal,
+            ErrorCode::InviteInvalid => UiErrorCode::InviteInvalid,
+            ErrorCode::UserExists => UiErrorCode::UserExists,
+        }
+    }
+}
+
 impl UiError {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: UiErrorCode, message: impl Into<String>) -> Self {
         UiError {
-            code: code.to_owned(),
+            code,
             message: message.into(),
         }
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
-        UiError::new("internal", e.to_string())
+        UiError::new(UiErrorCode::Internal, e.to_string())
     }
 
     pub fn not_signed_in() -> Self {
-        UiError::new("not_signed_in", "sign in first")
+        UiError::new(UiErrorCode::NotSignedIn, "sign in first")
     }
 }
 
 impl From<ClientError> for UiError {
     fn from(e: ClientError) -> Self {
-        let code = e
-            .code()
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "unreachable".to_owned());
-        UiError::new(&code, e.to_string())
+        let code = match &e {
+            ClientError::Unreachable(_) => UiErrorCode::Unreachable,
+            ClientError::Unauthorized(_) => UiErrorCode::Unauthorized,
+            ClientError::Refused(b) => b.code.into(),
+            ClientError::Protocol(_) => UiErrorCode::Protocol,
+        };
+        // The person reads the server's sentence, not its code.
+        let message = match e {
+            ClientError::Refused(b) => b.message,
+            other => other.to_string(),
+        };
+        UiError::new(code, message)
     }
+}
+
+/// The signaling connection, as the page shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Connection {
+    Connected,
+    Reconnecting,
+    SignedOut,
+}
+
+impl From<&ConnectionState> for Connection {
+    fn from(c: &ConnectionState) -> Self {
+        match c {
+            ConnectionState::Connected
+            | ConnectionState::Resumed { .. }
+            | ConnectionState::Snapshot { .. } => Connection::Connected,
+            ConnectionState::Reconnecting { .. } => Connection::Reconnecting,
+            ConnectionState::SignedOut => Connection::SignedOut,
+        }
+    }
+}
+
+/// What the current call's media did, for the call screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MediaUpdate {
+    /// Media flows with everyone.
+    Connected,
+    /// The link to `peer` is being restored.
+    Reconnecting {
+        peer: String,
+    },
+    Reconnected {
+        peer: String,
+    },
+    ParticipantJoined {
+        peer: String,
+    },
+    ParticipantLeft {
+        peer: String,
+    },
+    /// `peer` muted or turned their camera off (or back on).
+    RemoteState {
+        peer: String,
+        audio_muted: bool,
+        video_enabled: bool,
+    },
+    /// The media could not start or was lost for good: why, for the person.
+    Failed {
+        reason: String,
+    },
+    /// The call's media ended (the call is over).
+    Ended {
+        reason: String,
+    },
 }
 
 /// Who is signed in, as the page shows it.
@@ -83,16 +194,10 @@ pub enum UiEvent {
     SigningIn { problem: Option<String> },
     /// Signed out (the page shows the sign-in screen).
     SignedOut,
-    /// The signaling connection: `connected`, `reconnecting`, `signed_out`.
-    Connection { state: String },
-    /// A media event of the current call: `connected`, `reconnecting`,
-    /// `reconnected`, `participant_joined`, `participant_left`,
-    /// `remote_state`, `ended`; `peer` when it is about one participant.
-    Media {
-        event: String,
-        peer: Option<String>,
-        detail: Option<String>,
-    },
+    /// The signaling connection.
+    Connection { state: Connection },
+    /// What the current call's media did.
+    Media { update: MediaUpdate },
     /// A `peal:call` link: the page asks "Call USER?" and only a click calls.
     ConfirmCall { user: String, video: bool },
     /// A link needs a sign-in first: the sign-in screen, with `server`
@@ -225,6 +330,9 @@ mod tests {
             crate::settings::Ringtone,
             Diagnostics,
             Playing,
+            UiErrorCode,
+            Connection,
+            MediaUpdate,
             Event,
             EventKind,
             Reason,
