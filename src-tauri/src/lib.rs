@@ -27,7 +27,7 @@ use peal_desktop_core::links::{self, Link, Route};
 use peal_desktop_core::settings::Settings;
 use peal_desktop_core::tones;
 pub use peal_desktop_core::ui::{
-    Diagnostics, Me, MediaUpdate, SettingsView, StartOptions, UiError, UiErrorCode, UiEvent,
+    AppErrorCode, Diagnostics, Me, MediaUpdate, SettingsView, StartOptions, UiError, UiEvent,
 };
 use peal_desktop_core::vault::{self, Vault};
 use peal_media::{CallSession, MediaError, SessionSettings, Sources};
@@ -443,7 +443,7 @@ async fn join(
     let _one = state.signing.lock().await;
     if state.signed.lock().await.is_some() {
         return Err(UiError::new(
-            UiErrorCode::SignedIn,
+            AppErrorCode::SignedIn,
             "you're signed in already: sign out first to join another server",
         ));
     }
@@ -1012,7 +1012,7 @@ async fn media(state: &AppState) -> Result<Arc<CallSession>, UiError> {
     state
         .media()
         .await
-        .ok_or_else(|| UiError::new(UiErrorCode::NotInCall, "not in a call"))
+        .ok_or_else(|| UiError::new(AppErrorCode::NotInCall, "not in a call"))
 }
 
 #[tauri::command]
@@ -1049,7 +1049,7 @@ async fn set_settings(
     let tone = settings
         .ringtone
         .tone()
-        .map_err(|e| UiError::new(UiErrorCode::BadRingtone, e.to_string()))?;
+        .map_err(|e| UiError::new(AppErrorCode::BadRingtone, e.to_string()))?;
     if let Ok(mut cache) = state.ringtone.lock() {
         *cache = Some((settings.ringtone.clone(), tone));
     }
@@ -1057,10 +1057,10 @@ async fn set_settings(
     s.ringtone_volume = s.ringtone_volume.min(100);
     if s.start_at_login != state.settings().start_at_login {
         shell::start_at_login(&app, s.start_at_login)
-            .map_err(|why| UiError::new(UiErrorCode::StartAtLogin, why))?;
+            .map_err(|why| UiError::new(AppErrorCode::StartAtLogin, why))?;
     }
     s.save(&state.settings_path)
-        .map_err(|e| UiError::new(UiErrorCode::SettingsNotSaved, e.to_string()))?;
+        .map_err(|e| UiError::new(AppErrorCode::SettingsNotSaved, e.to_string()))?;
     state.ring.send(ring::Msg::DoNotDisturb(s.do_not_disturb));
     if let Ok(mut cur) = state.settings.lock() {
         *cur = s.clone();

@@ -23,22 +23,19 @@ pub struct UiError {
     pub message: String,
 }
 
-/// What went wrong, for the page to decide on (the message is for people).
-/// The server's codes, then the app's own.
+/// What went wrong, for the page to decide on (the message is for people):
+/// the server's code, or one of the app's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(untagged)]
+pub enum UiErrorCode {
+    Server(ErrorCode),
+    App(AppErrorCode),
+}
+
+/// The app's own error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
-pub enum UiErrorCode {
-    Unauthorized,
-    NotFound,
-    CallingSelf,
-    CallerBusy,
-    CallFull,
-    InvalidState,
-    BadRequest,
-    RateLimited,
-    Internal,
-    InviteInvalid,
-    UserExists,
+pub enum AppErrorCode {
     /// The server can't be reached.
     Unreachable,
     /// The server answered something this app does not understand.
@@ -50,57 +47,43 @@ pub enum UiErrorCode {
     BadRingtone,
     StartAtLogin,
     SettingsNotSaved,
+    Internal,
 }
 
-impl From<ErrorCode> for UiErrorCode {
-    fn from(c: ErrorCode) -> Self {
-        match c {
-            ErrorCode::Unauthorized => UiErrorCode::Unauthorized,
-            ErrorCode::NotFound => UiErrorCode::NotFound,
-            ErrorCode::CallingSelf => UiErrorCode::CallingSelf,
-            ErrorCode::CallerBusy => UiErrorCode::CallerBusy,
-            ErrorCode::CallFull => UiErrorCode::CallFull,
-            ErrorCode::InvalidState => UiErrorCode::InvalidState,
-            ErrorCode::BadRequest => UiErrorCode::BadRequest,
-            ErrorCode::RateLimited => UiErrorCode::RateLimited,
-            ErrorCode::Internal => UiErrorCode::Internal,
-            ErrorCode::InviteInvalid => UiErrorCode::InviteInvalid,
-            ErrorCode::UserExists => UiErrorCode::UserExists,
-        }
+impl From<AppErrorCode> for UiErrorCode {
+    fn from(c: AppErrorCode) -> Self {
+        UiErrorCode::App(c)
     }
 }
 
 impl UiError {
-    pub fn new(code: UiErrorCode, message: impl Into<String>) -> Self {
+    pub fn new(code: impl Into<UiErrorCode>, message: impl Into<String>) -> Self {
         UiError {
-            code,
+            code: code.into(),
             message: message.into(),
         }
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
-        UiError::new(UiErrorCode::Internal, e.to_string())
+        UiError::new(AppErrorCode::Internal, e.to_string())
     }
 
     pub fn not_signed_in() -> Self {
-        UiError::new(UiErrorCode::NotSignedIn, "sign in first")
+        UiError::new(AppErrorCode::NotSignedIn, "sign in first")
     }
 }
 
 impl From<ClientError> for UiError {
     fn from(e: ClientError) -> Self {
-        let code = match &e {
-            ClientError::Unreachable(_) => UiErrorCode::Unreachable,
-            ClientError::Unauthorized(_) => UiErrorCode::Unauthorized,
-            ClientError::Refused(b) => b.code.into(),
-            ClientError::Protocol(_) => UiErrorCode::Protocol,
-        };
         // The person reads the server's sentence, not its code.
-        let message = match e {
-            ClientError::Refused(b) => b.message,
-            other => other.to_string(),
-        };
-        UiError::new(code, message)
+        match e {
+            ClientError::Refused(b) => UiError::new(UiErrorCode::Server(b.code), b.message),
+            ClientError::Unauthorized(_) => {
+                UiError::new(UiErrorCode::Server(ErrorCode::Unauthorized), e.to_string())
+            }
+            ClientError::Unreachable(_) => UiError::new(AppErrorCode::Unreachable, e.to_string()),
+            ClientError::Protocol(_) => UiError::new(AppErrorCode::Protocol, e.to_string()),
+        }
     }
 }
 
@@ -331,6 +314,8 @@ mod tests {
             Diagnostics,
             Playing,
             UiErrorCode,
+            AppErrorCode,
+            peal_proto::ErrorCode,
             Connection,
             MediaUpdate,
             Event,
