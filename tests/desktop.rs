@@ -1476,7 +1476,10 @@ async fn at_login_peal_starts_hidden_in_the_tray_signed_in_and_a_call_still_ring
     // starts Peal hidden.
     // (auto-launch writes it under $HOME/.config, whatever XDG_CONFIG_HOME says.)
     let entry = desktop.home.path().join(".config/autostart/Peal.desktop");
-    wait_for("the autostart entry", 10, || entry.exists());
+    // Waited for whole: the file exists before its lines are written.
+    wait_for("the autostart entry", 10, || {
+        std::fs::read_to_string(&entry).is_ok_and(|t| t.contains("Exec="))
+    });
     let text = std::fs::read_to_string(&entry).expect("entry");
     assert!(
         text.contains("peal-desktop") && text.contains("--hidden"),

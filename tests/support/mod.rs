@@ -854,22 +854,38 @@ pub async fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
 /// Starts Xvfb on a display nobody holds; the child and its `:N`.
 pub fn xvfb() -> (std::process::Child, String) {
     use std::process::{Command, Stdio};
-    // A stale lock makes Xvfb refuse a display, so skip those.
-    let n = (0..200)
-        .map(|i| 90 + (u32::from(free_port()) + i) % 500)
-        .find(|n| !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists())
-        .expect("a free X display");
-    let display = format!(":{n}");
-    let child = Command::new("Xvfb")
-        .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("Xvfb (apt: xvfb) starts");
-    let socket = format!("/tmp/.X11-unix/X{n}");
-    wait_for("Xvfb up", 10, || std::path::Path::new(&socket).exists());
-    (child, display)
+    // Tests start their screens at the same time: a display another one just
+    // took makes Xvfb exit, so that try moves on to another number.
+    for attempt in 0..20u32 {
+        // A stale lock makes Xvfb refuse a display, so skip those.
+        let n = (0..200)
+            .map(|i| 90 + (u32::from(free_port()) + i + attempt * 7) % 500)
+            .find(|n| !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists())
+            .expect("a free X display");
+        let display = format!(":{n}");
+        let mut child = Command::new("Xvfb")
+            .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (apt: xvfb) starts");
+        let socket = format!("/tmp/.X11-unix/X{n}");
+        let start = std::time::Instant::now();
+        // Up when it takes a connection (the socket file comes first).
+        while start.elapsed() < Duration::from_secs(10) {
+            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+                return (child, display);
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("Xvfb did not come up on any display");
 }
 
 /// The X window titles on `display` (`xwininfo -root -tree`).
@@ -894,7 +910,12 @@ pub fn session_bus(dir: &std::path::Path) -> (std::process::Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("dbus-daemon starts");
-    wait_for("the session bus", 10, || path.exists());
+    // The socket file appears at bind(), before the daemon listens: a
+    // connection refused then made a test fail now and then. Ready is when
+    // a connection is taken.
+    wait_for("the session bus", 10, || {
+        std::os::unix::net::UnixStream::connect(&path).is_ok()
+    });
     (child, address)
 }
 
