@@ -244,3 +244,37 @@ async fn the_admin_prints_an_invite_link_the_app_reads_then_lists_and_revokes_it
     let (ok, _, err) = admin(dir.path(), &["invite", "revoke", "nope"]);
     assert!(!ok && err.contains("does not exist"), "{err}");
 }
+
+/// `peal --server BASE --user UID --password NEW_PASSWORD ARGS…`, off the
+/// runtime the server under test runs on.
+async fn peal(base: &str, uid: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(bin("peal"));
+    cmd.args(["--server", base, "--user", uid, "--password", NEW_PASSWORD])
+        .args(args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("peal runs"))
+        .await
+        .expect("joined")
+}
+
+#[tokio::test]
+async fn someone_without_the_desktop_joins_from_the_command_line_with_the_whole_link() {
+    let s = TestServer::start().await;
+    let (_, code) = s.add_invite(1, DAY_MS).await;
+    let (link, _) = peal_server::invites::links(&s.base, &code);
+    let out = peal(&s.base, "gina", &["join", &link, "--name", "Gina"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(line["joined"]["uid"], "gina");
+    assert!(has_account(&s, "gina").await);
+    // The link is used up: a second try is refused with the reason, exit 5.
+    let again = peal(&s.base, "hal", &["join", &code, "--name", "Hal"]).await;
+    assert_eq!(again.status.code(), Some(5));
+    let err: serde_json::Value =
+        serde_json::from_slice(&again.stderr).expect("one JSON error line");
+    assert_eq!(err["error"]["code"], "invite_invalid");
+}

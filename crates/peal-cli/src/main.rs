@@ -110,6 +110,23 @@ enum Command {
     },
     /// Everyone you can call, with presence.
     Contacts,
+    /// Make your account with an invite: --user and --password are the id
+    /// and password you pick (8 characters or more). INVITE is the code, or
+    /// the whole link (`peal:join?…&invite=CODE` or `https://…/join?invite=CODE`).
+    Join {
+        invite: String,
+        /// Your name as others see it.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// The invite code in `text`: the `invite=` of a link, or `text` itself.
+fn invite_code(text: &str) -> &str {
+    match text.split_once("invite=") {
+        Some((_, rest)) => rest.split(['&', '#']).next().unwrap_or_default(),
+        None => text.trim(),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -412,10 +429,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         cli.command,
         Command::Listen | Command::Call { .. } | Command::Answer { .. } | Command::EchoBot { .. }
     );
-    let client = if needs_events {
-        PealClient::connect(config).await?
-    } else {
-        PealClient::sign_in(config).await?
+    let client = match &cli.command {
+        Command::Join { invite, name } => {
+            let client = PealClient::join(config, invite_code(invite), name).await?;
+            println!(r#"{{"joined":{}}}"#, to_json(client.user()));
+            client
+        }
+        _ if needs_events => PealClient::connect(config).await?,
+        _ => PealClient::sign_in(config).await?,
     };
     let result = command(&client, cli.command).await;
     if generated {
@@ -497,6 +518,8 @@ async fn command(client: &PealClient, cmd: Command) -> Result<(), Failure> {
             }
             Ok(())
         }
+        // Done in `run`: the account is made as the client signs in.
+        Command::Join { .. } => Ok(()),
     }
 }
 
