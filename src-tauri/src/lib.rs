@@ -39,7 +39,8 @@ use peal_desktop_core::links::{self, Link, Route};
 use peal_desktop_core::settings::Settings;
 use peal_desktop_core::tones;
 pub use peal_desktop_core::ui::{
-    AppErrorCode, Diagnostics, Me, MediaUpdate, SettingsView, StartOptions, UiError, UiEvent,
+    AppErrorCode, DeviceList, Diagnostics, Me, MediaUpdate, SettingsView, StartOptions, UiError,
+    UiEvent,
 };
 use peal_desktop_core::vault::{self, Vault};
 use peal_media::{CallSession, MediaError, SessionSettings, Sources};
@@ -79,6 +80,10 @@ pub struct AppState {
     /// The ringtone's samples, for the settings' choice (decoded once, not per ring).
     ringtone: std::sync::Mutex<Option<(peal_desktop_core::settings::Ringtone, tones::Tone)>>,
     ring: ring::Ring,
+    /// The sound player (the ringer's; the settings' "Test sound" too).
+    player: peal_desktop_core::player::Player,
+    /// While the settings are open: the device lists and the microphone level.
+    device_watch: std::sync::Mutex<Option<media::DeviceWatch>>,
     started: std::time::Instant,
 }
 
@@ -266,6 +271,7 @@ pub fn run() {
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(shell::window_state())
+        .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             Some(vec![shell::HIDDEN]),
@@ -299,7 +305,7 @@ pub fn run() {
                         (d.name, Some(e.to_string()))
                     }
                 };
-            let ring = ring::start(handle.clone(), settings.do_not_disturb);
+            let (ring, player) = ring::start(handle.clone(), settings.do_not_disturb);
             app.manage(AppState {
                 signed: Mutex::new(None),
                 channels: std::sync::Mutex::new(HashMap::new()),
@@ -313,6 +319,8 @@ pub fn run() {
                 pending_link: std::sync::Mutex::new(None),
                 ringtone: std::sync::Mutex::new(None),
                 ring,
+                player,
+                device_watch: std::sync::Mutex::new(None),
                 started,
             });
             shell::tray(&handle);
@@ -393,6 +401,10 @@ pub fn run() {
             commands::calls::set_camera,
             commands::settings::get_settings,
             commands::settings::set_settings,
+            commands::settings::watch_devices,
+            commands::settings::unwatch_devices,
+            commands::settings::test_sound,
+            commands::settings::pick_ringtone,
             commands::calls::close_window
         ])
         .run(tauri::generate_context!())

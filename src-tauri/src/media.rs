@@ -1,6 +1,7 @@
-//! A call's media for the app: joining it (with the test pattern and a
-//! notice where a device is missing), its events for the call screen, and
-//! its video frames to the page in the message format the page decodes.
+//! A call's media for the app: joining it (with the chosen devices, and the
+//! test pattern and a notice where a device is missing), its events for the
+//! call screen, its video frames to the page in the message format the page
+//! decodes; and the settings' watch on the devices.
 
 use crate::*;
 
@@ -82,7 +83,23 @@ pub(crate) async fn join_media(
     // The page decodes the video (WebCodecs): no second decode here.
     settings.decode_video = false;
     settings.start_video_off = settings.start_video_off || !video;
-    settings.camera = state.settings().camera;
+    let chosen = state.settings();
+    let now = if chosen.microphone.is_some() || chosen.speaker.is_some() || chosen.camera.is_some()
+    {
+        devices_now().await
+    } else {
+        DeviceList::default()
+    };
+    let devices =
+        peal_desktop_core::devices::for_call(&chosen, &now, call.call_type == CallType::Video);
+    for message in devices.notices {
+        state.notice(message).await;
+    }
+    settings.devices = peal_media::devices::Chosen {
+        microphone: devices.microphone,
+        speaker: devices.speaker,
+        camera: devices.camera,
+    };
     if let Ok(bind) = std::env::var("PEAL_MEDIA_BIND") {
         settings.bind = bind.split(',').map(str::to_owned).collect();
     }
@@ -233,5 +250,100 @@ pub(crate) async fn leave_media(state: &AppState) {
     });
     if let Some(m) = media {
         m.leave().await;
+    }
+}
+
+/// The devices connected now (listing opens each audio device for a
+/// moment: on a blocking thread).
+pub(crate) async fn devices_now() -> DeviceList {
+    tauri::async_runtime::spawn_blocking(list_devices)
+        .await
+        .unwrap_or_default()
+}
+
+fn list_devices() -> DeviceList {
+    use peal_media::devices;
+    DeviceList {
+        microphones: devices::microphones(),
+        speakers: devices::speakers(),
+        cameras: devices::cameras(),
+    }
+}
+
+/// How often the settings look for a device plugged in or out.
+const DEVICE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+/// Microphone frames (20 ms each) per level the settings show: 10 a second.
+const LEVEL_FRAMES: usize = 5;
+
+/// While the settings are open: the lists, sent again when a device comes
+/// or goes, and the chosen microphone's level. Dropping it stops both.
+pub(crate) struct DeviceWatch {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for DeviceWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl DeviceWatch {
+    pub(crate) fn start(app: AppHandle, microphone: Option<String>) -> DeviceWatch {
+        use std::sync::atomic::Ordering;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tell = |app: &AppHandle, ev: UiEvent| {
+            if let Some(state) = app.try_state::<AppState>() {
+                state.broadcast(ev);
+            }
+        };
+        let (a, s, mic) = (app.clone(), stop.clone(), microphone.clone());
+        let level = std::thread::Builder::new()
+            .name("peal-mic-level".into())
+            .spawn(
+                move || match peal_media::devices::Microphone::open(mic.as_deref()) {
+                    Ok(m) => peal_media::devices::meter(&m, LEVEL_FRAMES, |level| {
+                        tell(&a, UiEvent::MicLevel { level });
+                        !s.load(Ordering::Relaxed)
+                    }),
+                    Err(e) => tell(
+                        &a,
+                        UiEvent::Notice {
+                            message: format!("The microphone's level can't be shown: {e}"),
+                        },
+                    ),
+                },
+            );
+        let s = stop.clone();
+        let lists = std::thread::Builder::new()
+            .name("peal-devices".into())
+            .spawn(move || {
+                let mut last = list_devices();
+                while !s.load(Ordering::Relaxed) {
+                    std::thread::sleep(DEVICE_POLL);
+                    let mut now = list_devices();
+                    // The microphone the meter holds may not open twice to be listed.
+                    if let Some(m) = &microphone {
+                        if !now.microphones.contains(m) && peal_media::devices::still_known(m) {
+                            now.microphones.push(m.clone());
+                        }
+                    }
+                    if now != last && !s.load(Ordering::Relaxed) {
+                        tracing::info!(?now, "devices changed");
+                        tell(
+                            &app,
+                            UiEvent::Devices {
+                                devices: now.clone(),
+                            },
+                        );
+                        last = now;
+                    }
+                }
+            });
+        for (what, r) in [("level", level.err()), ("device list", lists.err())] {
+            if let Some(e) = r {
+                tracing::warn!(error = %e, "no thread for the settings' {what}");
+            }
+        }
+        DeviceWatch { stop }
     }
 }

@@ -66,7 +66,11 @@ impl Shell for TauriShell {
     }
 
     fn play(&self, what: Playing, tone: Tone, volume: u8) {
-        self.player.play(what.as_str(), tone, volume);
+        let output = self
+            .state()
+            .and_then(|s| s.settings().output_for(what).map(str::to_owned));
+        self.player
+            .play(what.as_str(), tone, volume, output.as_deref());
     }
 
     fn stop_sound(&self) {
@@ -103,44 +107,62 @@ impl Shell for TauriShell {
 }
 
 /// Starts the ringer on this app; `do_not_disturb` as the settings say.
-pub fn start(app: AppHandle, do_not_disturb: bool) -> Ring {
+/// The player is the ringer's, for other sounds (the settings' test) too.
+pub fn start(app: AppHandle, do_not_disturb: bool) -> (Ring, Player) {
     let diag = Arc::new(Mutex::new(Diagnostics::default()));
     let d = diag.clone();
     let a = app.clone();
-    let player = Player::spawn(move |ev| {
-        let Ok(mut diag) = d.lock() else { return };
-        match ev {
-            PlayerEvent::Started { name, at } => {
-                if name == Playing::Ringtone.as_str() {
-                    if let Some(heard) = diag.ring_heard_at.take() {
-                        let ms = at.saturating_duration_since(heard).as_secs_f64() * 1e3;
-                        diag.event_to_ringtone_ms.push(ms);
-                        eprintln!(
+    let player = Player::spawn(
+        move |ev| {
+            let Ok(mut diag) = d.lock() else { return };
+            match ev {
+                PlayerEvent::Started { name, at } => {
+                    if name == Playing::Ringtone.as_str() {
+                        if let Some(heard) = diag.ring_heard_at.take() {
+                            let ms = at.saturating_duration_since(heard).as_secs_f64() * 1e3;
+                            diag.event_to_ringtone_ms.push(ms);
+                            eprintln!(
                             "peal-desktop: ringtone playing {ms:.1} ms after the incoming event"
                         );
+                        }
                     }
                 }
-            }
-            PlayerEvent::Unavailable(why) => {
-                let first = diag.sound_unavailable.is_none();
-                diag.sound_unavailable = Some(why.clone());
-                if first {
+                PlayerEvent::Unavailable(why) => {
+                    let first = diag.sound_unavailable.is_none();
+                    diag.sound_unavailable = Some(why.clone());
+                    if first {
+                        if let Some(state) = a.try_state::<AppState>() {
+                            state.broadcast(UiEvent::Notice {
+                            message: format!(
+                                "No sound output ({why}): calls ring silently, in the window and the notification."
+                            ),
+                        });
+                        }
+                    }
+                }
+                PlayerEvent::NotConnected { wanted } => {
+                    tracing::warn!(output = %wanted, "sound output not connected; playing on the default");
                     if let Some(state) = a.try_state::<AppState>() {
                         state.broadcast(UiEvent::Notice {
                             message: format!(
-                                "No sound output ({why}): calls ring silently, in the window and the notification."
+                                "{wanted} is not connected: sounds play on the default output."
                             ),
                         });
                     }
                 }
             }
-        }
-    });
+        },
+        peal_media::devices::output_device,
+    );
     let notes = Notes::start(app.clone(), diag.clone());
-    let shell = Arc::new(TauriShell { app, player, notes });
+    let shell = Arc::new(TauriShell {
+        app,
+        player: player.clone(),
+        notes,
+    });
     let (ring, task) = ringer::ringer(shell, do_not_disturb, Arc::new(now), diag);
     tauri::async_runtime::spawn(task);
-    ring
+    (ring, player)
 }
 
 /// The notification task's queue.

@@ -3,4 +3,4 @@
 /**
  * A sound the app plays (one at a time).
  */
-export type Playing = "ringtone" | "ringback" | "busy";
+export type Playing = "ringtone" | "ringback" | "busy" | "test";

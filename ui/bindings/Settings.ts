@@ -11,9 +11,21 @@ ringtone_volume: number,
  */
 do_not_disturb: boolean, 
 /**
- * Index of the camera among the capture devices.
+ * The devices calls use, each by the name the system gives it
+ * (`None`: the system's default). A remembered device that is not
+ * connected gives way to the default, and the call says so.
  */
-camera: number, 
+microphone: string | null, speaker: string | null, 
+/**
+ * Where the ringtone plays: a loud speaker, say, while calls go to a
+ * headset (`None`: the system's default output).
+ */
+ringtone_output: string | null, 
+/**
+ * A camera by name (`None`: the first). Settings from before names
+ * kept an index, which reads as the first camera.
+ */
+camera: string | null, 
 /**
  * Peal starts (hidden in the tray) when the user logs in, so calls
  * ring after a reboot without opening it.

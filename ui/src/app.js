@@ -2,7 +2,7 @@
 // Peal's main window: talks to the Rust side only through its commands and
 // two channels (events in order, video frames). The call screens follow the
 // pure reducer in state.js.
-import { initial, apply, peerName, clock, historyRow, quality, deviceRows, joinProblem, plainError, incomingKey, ringAnnouncement, avatar, presenceLabel, historyByDay } from "./state.js";
+import { initial, apply, peerName, clock, historyRow, quality, deviceRows, deviceOptions, deviceChanges, joinProblem, plainError, incomingKey, ringAnnouncement, avatar, presenceLabel, historyByDay } from "./state.js";
 /** @typedef {import("./state.js").View} View */
 /** @typedef {import("../bindings/UiEvent").UiEvent} UiEvent */
 /** @typedef {import("../bindings/Contact").Contact} Contact */
@@ -404,8 +404,17 @@ function onEvent(msg) {
     }
   } else if (msg.type === "signed_out") {
     me = null;
-    $("settings").hidden = true;
+    closeSettings();
     show("signin");
+  } else if (msg.type === "devices") {
+    // A device was plugged in or taken out while the settings are open.
+    const said = deviceChanges(hardware, msg.devices);
+    const chosen = chosenHardware();
+    hardware = msg.devices;
+    renderHardware(chosen);
+    if (said) $("hardware-status").textContent = said;
+  } else if (msg.type === "mic_level") {
+    /** @type {HTMLMeterElement} */ ($("mic-level")).value = msg.level;
   } else if (msg.type === "missed") {
     const b = $("missed-badge");
     b.hidden = msg.count === 0;
@@ -506,15 +515,76 @@ async function openSettings() {
   input("volume").value = String(v.settings.ringtone_volume);
   input("dnd").checked = v.settings.do_not_disturb;
   input("start-at-login").checked = v.settings.start_at_login;
-  const cam = /** @type {HTMLSelectElement} */ ($("camera-choice"));
-  cam.replaceChildren();
-  if (v.cameras === 0) cam.append(new Option("No camera found (a test pattern is sent)", "0"));
-  for (let i = 0; i < v.cameras; i++) cam.append(new Option(`Camera ${i + 1}`, String(i)));
-  cam.value = String(v.settings.camera);
+  hardware = v.devices;
+  renderHardware(v.settings);
+  $("hardware-status").textContent = "";
   $("settings-error").hidden = true;
   $("settings").hidden = false;
   /** @type {any} */ ($("settings-form")).current = v.settings;
+  watchHardware();
   await loadDevices();
+}
+
+/** The microphones, speakers and cameras connected now (kept current while the settings are open). */
+/** @type {import("../bindings/DeviceList").DeviceList} */
+let hardware = { microphones: [], speakers: [], cameras: [] };
+
+/** @param {string} id */
+function select(id) {
+  return /** @type {HTMLSelectElement} */ ($(id));
+}
+
+/**
+ * Fills the device choices from `hardware`, each set to `chosen`'s device
+ * (or, when the lists change, to what the person has selected so far).
+ * @param {{microphone: string | null, speaker: string | null, ringtone_output: string | null, camera: string | null}} chosen
+ */
+function renderHardware(chosen) {
+  const fill = (/** @type {string} */ id, /** @type {string[]} */ names, /** @type {string | null} */ value, /** @type {string} */ label) => {
+    const sel = select(id);
+    sel.replaceChildren(...deviceOptions(names, value, label).map((o) => new Option(o.label, o.value)));
+    sel.value = value || "";
+  };
+  fill("mic-choice", hardware.microphones, chosen.microphone, "System default");
+  fill("speaker-choice", hardware.speakers, chosen.speaker, "System default");
+  fill("ringtone-output", hardware.speakers, chosen.ringtone_output, "System default");
+  fill("camera-choice", hardware.cameras, chosen.camera, hardware.cameras.length ? "First camera" : "No camera found (a test pattern is sent)");
+}
+
+/** What the device choices say now ("" is the default: null). */
+function chosenHardware() {
+  const v = (/** @type {string} */ id) => select(id).value || null;
+  return { microphone: v("mic-choice"), speaker: v("speaker-choice"), ringtone_output: v("ringtone-output"), camera: v("camera-choice") };
+}
+
+/** Starts (or restarts, for another microphone) the settings' watch: device lists and the level. */
+function watchHardware() {
+  /** @type {HTMLMeterElement} */ ($("mic-level")).value = 0;
+  invoke("watch_devices", { microphone: select("mic-choice").value || null }).catch((/** @type {unknown} */ e) => { $("hardware-status").textContent = errorText(e); });
+}
+
+function closeSettings() {
+  $("settings").hidden = true;
+  invoke("unwatch_devices").catch(() => {});
+}
+
+/** @param {string} selectId */
+async function testSound(selectId) {
+  try {
+    await invoke("test_sound", { output: select(selectId).value || null, volume: Number(input("volume").value) });
+  } catch (e) {
+    $("hardware-status").textContent = errorText(e);
+  }
+}
+
+async function pickRingtone() {
+  try {
+    const path = await invoke("pick_ringtone", { current: input("ringtone-file").value.trim() || null });
+    if (path) input("ringtone-file").value = path;
+  } catch (e) {
+    $("settings-error").hidden = false;
+    $("settings-error").textContent = errorText(e);
+  }
 }
 
 /**
@@ -600,11 +670,11 @@ async function saveSettings() {
     ringtone_volume: Number(input("volume").value),
     do_not_disturb: input("dnd").checked,
     start_at_login: input("start-at-login").checked,
-    camera: Number(/** @type {HTMLSelectElement} */ ($("camera-choice")).value),
+    ...chosenHardware(),
   };
   try {
     await invoke("set_settings", { settings });
-    $("settings").hidden = true;
+    closeSettings();
   } catch (e) {
     $("settings-error").hidden = false;
     $("settings-error").textContent = errorText(e);
@@ -669,7 +739,11 @@ async function start() {
     try { await invoke("set_camera", { on: !cameraOn }); cameraOn = !cameraOn; $("self").classList.toggle("off", !cameraOn); render(); } catch (e) { notice(errorText(e)); }
   };
   $("open-settings").onclick = () => openSettings().catch((e) => notice(errorText(e)));
-  $("settings-cancel").onclick = () => { $("settings").hidden = true; };
+  $("settings-cancel").onclick = closeSettings;
+  $("mic-choice").onchange = watchHardware;
+  $("speaker-test").onclick = () => testSound("speaker-choice");
+  $("ringtone-output-test").onclick = () => testSound("ringtone-output");
+  $("ringtone-pick").onclick = pickRingtone;
   $("copy-diagnostics").onclick = () => copyDiagnostics();
   $("sign-out").onclick = () => invoke("sign_out").catch((/** @type {unknown} */ e) => notice(errorText(e)));
   $("settings-form").onsubmit = (ev) => { ev.preventDefault(); saveSettings(); };

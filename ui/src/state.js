@@ -295,3 +295,36 @@ export function historyByDay(rows, now, missedOnly) {
 
 const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/**
+ * One device choice in the settings: the system's default first, then each
+ * device connected now (ALSA's own "default" is the first choice already),
+ * and a remembered device that is unplugged kept and marked, so opening the
+ * settings without the headset never forgets it. Value "" is the default.
+ * @param {string[]} connected
+ * @param {string | null} chosen
+ * @param {string} defaultLabel
+ * @returns {{value: string, label: string}[]}
+ */
+export function deviceOptions(connected, chosen, defaultLabel) {
+  const out = [{ value: "", label: defaultLabel }];
+  for (const name of connected) if (name !== "default") out.push({ value: name, label: name });
+  if (chosen && chosen !== "default" && !connected.includes(chosen)) out.push({ value: chosen, label: `${chosen} (not connected)` });
+  return out;
+}
+
+/**
+ * What changed between two device lists, said for the person: "Connected:
+ * USB Headset. Disconnected: HD Webcam." ("" when nothing did).
+ * @param {import("../bindings/DeviceList").DeviceList} before
+ * @param {import("../bindings/DeviceList").DeviceList} after
+ * @returns {string}
+ */
+export function deviceChanges(before, after) {
+  const all = (/** @type {import("../bindings/DeviceList").DeviceList} */ l) =>
+    new Set([...l.microphones, ...l.speakers, ...l.cameras].filter((n) => n !== "default"));
+  const [was, now] = [all(before), all(after)];
+  const came = [...now].filter((n) => !was.has(n));
+  const went = [...was].filter((n) => !now.has(n));
+  return [came.length ? `Connected: ${came.join(", ")}.` : "", went.length ? `Disconnected: ${went.join(", ")}.` : ""].filter(Boolean).join(" ");
+}

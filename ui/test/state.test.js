@@ -1,7 +1,7 @@
 // The call screens' view state for every call event and every app event:
 // what the page shows, without a window.
 import { describe, expect, it, test } from "vitest";
-import { apply, avatar, clock, deviceRows, historyByDay, historyRow, incomingKey, initial, joinProblem, peerName, plainError, presenceLabel, quality, reduce, ringAnnouncement } from "../src/state.js";
+import { apply, avatar, clock, deviceChanges, deviceOptions, deviceRows, historyByDay, historyRow, incomingKey, initial, joinProblem, peerName, plainError, presenceLabel, quality, reduce, ringAnnouncement } from "../src/state.js";
 
 const ME = "bob";
 
@@ -296,5 +296,29 @@ describe("contacts and history for every day", () => {
     const missed = historyByDay(rows, now, true);
     expect(missed.map((d) => [d.day, d.calls.length])).toEqual([["Today", 1], ["Yesterday", 1]]);
     expect(historyByDay([], now, false)).toEqual([]);
+  });
+});
+
+describe("device choice", () => {
+  const list = (mics, speakers = [], cameras = []) => ({ microphones: mics, speakers, cameras });
+
+  it("offers the system default, then each connected device, without ALSA's own default twice", () => {
+    expect(deviceOptions(["default", "USB Headset"], null, "System default")).toEqual([
+      { value: "", label: "System default" },
+      { value: "USB Headset", label: "USB Headset" },
+    ]);
+  });
+
+  it("keeps a remembered headset that is unplugged, marked, so opening the settings does not forget it", () => {
+    const opts = deviceOptions(["default"], "Jabra", "System default");
+    expect(opts.map((o) => o.value)).toEqual(["", "Jabra"]);
+    expect(opts[1].label).toBe("Jabra (not connected)");
+    expect(deviceOptions(["Jabra"], "Jabra", "x").filter((o) => o.value === "Jabra")).toHaveLength(1);
+  });
+
+  it("says which devices were plugged in and which were taken out", () => {
+    expect(deviceChanges(list(["default"]), list(["default", "USB Headset"], ["USB Headset"]))).toBe("Connected: USB Headset.");
+    expect(deviceChanges(list([], [], ["HD Webcam"]), list(["Mic"]))).toBe("Connected: Mic. Disconnected: HD Webcam.");
+    expect(deviceChanges(list(["a"]), list(["a"]))).toBe("");
   });
 });

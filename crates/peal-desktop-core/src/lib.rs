@@ -11,12 +11,14 @@
 //!   ring scenario is tested against a simulated shell.
 //! - [`tones`]: the built-in ringtones, ringback and busy tone, synthesised
 //!   (our own, so their licence is this crate's), and a ringtone file's samples.
-//! - [`player`]: plays one sound at a time on the default output with rodio;
+//! - [`player`]: plays one sound at a time with rodio, on the default output or one by name;
 //!   no sound card is a clear, non-fatal error.
 //! - [`notify`]: native notifications with Accept / Decline and Call back
 //!   (notify-rust: D-Bus on Linux, the system's own on macOS and Windows).
 //! - [`settings`]: the user's choices, kept as one JSON file.
 //! - [`device`]: this install's device name, made once and kept beside them.
+//! - [`devices`]: which remembered microphone, speaker and camera a call can
+//!   have now, and the notice for one that is not connected.
 //! - [`links`]: `peal:` links read and routed (confirm, sign in first, join).
 //! - [`logs`]: the app's log file (rotated by size), crash reports, the tail
 //!   that diagnostics attach.
@@ -29,6 +31,7 @@
 
 pub mod alerts;
 pub mod device;
+pub mod devices;
 pub mod links;
 pub mod logs;
 pub mod notify;

@@ -1,4 +1,5 @@
-//! Plays one sound at a time on the default output device with rodio.
+//! Plays one sound at a time with rodio, on the default output device or
+//! one by name (the ringtone's own output, the call speaker).
 //!
 //! The device is opened when a sound starts and closed when it stops, so an
 //! idle app holds no audio stream (and costs no CPU for one). No sound card
@@ -22,13 +23,20 @@ pub enum PlayerEvent {
     Started { name: String, at: Instant },
     /// No sound could be played: why (the audio system's words).
     Unavailable(String),
+    /// The output `wanted` is not connected: the sound plays on the default.
+    NotConnected { wanted: String },
 }
+
+/// Finds an output device by name (`peal_media::devices::output_device`
+/// in the app), `None` when it is not connected.
+pub type FindOutput = fn(&str) -> Option<rodio::Device>;
 
 enum Cmd {
     Play {
         name: String,
         tone: Tone,
         volume: f32,
+        output: Option<String>,
     },
     Stop,
 }
@@ -40,25 +48,31 @@ pub struct Player {
 }
 
 impl Player {
-    /// Starts the audio thread; `on_event` is called from audio threads.
-    pub fn spawn(on_event: impl Fn(PlayerEvent) + Send + Sync + 'static) -> Player {
+    /// Starts the audio thread; `on_event` is called from audio threads,
+    /// `find` looks an output up by name (on the audio thread).
+    pub fn spawn(
+        on_event: impl Fn(PlayerEvent) + Send + Sync + 'static,
+        find: FindOutput,
+    ) -> Player {
         let (tx, rx) = mpsc::channel();
         let on_event: Arc<dyn Fn(PlayerEvent) + Send + Sync> = Arc::new(on_event);
         let spawned = std::thread::Builder::new()
             .name("peal-sound".into())
-            .spawn(move || run(rx, on_event));
+            .spawn(move || run(rx, on_event, find));
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "no sound thread");
         }
         Player { tx }
     }
 
-    /// Plays `tone` at `volume` (0..=100) instead of whatever plays now.
-    pub fn play(&self, name: &str, tone: Tone, volume: u8) {
+    /// Plays `tone` at `volume` (0..=100) on `output` (`None`: the
+    /// default) instead of whatever plays now.
+    pub fn play(&self, name: &str, tone: Tone, volume: u8, output: Option<&str>) {
         let _ = self.tx.send(Cmd::Play {
             name: name.to_owned(),
             tone,
             volume: f32::from(volume.min(100)) / 100.0,
+            output: output.map(str::to_owned),
         });
     }
 
@@ -73,7 +87,11 @@ struct Playing {
     sink: rodio::Sink,
 }
 
-fn run(rx: mpsc::Receiver<Cmd>, on_event: Arc<dyn Fn(PlayerEvent) + Send + Sync>) {
+fn run(
+    rx: mpsc::Receiver<Cmd>,
+    on_event: Arc<dyn Fn(PlayerEvent) + Send + Sync>,
+    find: FindOutput,
+) {
     let mut playing: Option<Playing> = None;
     loop {
         // While something plays, look every 100 ms whether it finished.
@@ -100,11 +118,23 @@ fn run(rx: mpsc::Receiver<Cmd>, on_event: Arc<dyn Fn(PlayerEvent) + Send + Sync>
                     p.sink.stop();
                 }
             }
-            Some(Cmd::Play { name, tone, volume }) => {
+            Some(Cmd::Play {
+                name,
+                tone,
+                volume,
+                output,
+            }) => {
                 if let Some(p) = playing.take() {
                     p.sink.stop();
                 }
-                match open() {
+                let device = output.and_then(|wanted| {
+                    let found = find(&wanted);
+                    if found.is_none() {
+                        on_event(PlayerEvent::NotConnected { wanted });
+                    }
+                    found
+                });
+                match open(device.as_ref()) {
                     Ok((stream, sink)) => {
                         sink.set_volume(volume);
                         let ev = on_event.clone();
@@ -126,8 +156,12 @@ fn run(rx: mpsc::Receiver<Cmd>, on_event: Arc<dyn Fn(PlayerEvent) + Send + Sync>
     }
 }
 
-fn open() -> Result<(rodio::OutputStream, rodio::Sink), String> {
-    let (stream, handle) = rodio::OutputStream::try_default().map_err(|e| e.to_string())?;
+fn open(device: Option<&rodio::Device>) -> Result<(rodio::OutputStream, rodio::Sink), String> {
+    let (stream, handle) = match device {
+        Some(device) => rodio::OutputStream::try_from_device(device),
+        None => rodio::OutputStream::try_default(),
+    }
+    .map_err(|e| e.to_string())?;
     let sink = rodio::Sink::try_new(&handle).map_err(|e| e.to_string())?;
     Ok((stream, sink))
 }

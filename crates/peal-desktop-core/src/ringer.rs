@@ -272,7 +272,9 @@ mod tests {
                 | UiEvent::SignInForLink { .. }
                 | UiEvent::JoinInvite { .. }
                 | UiEvent::ContactAdded { .. }
-                | UiEvent::ConfirmClose) => format!("{other:?}"),
+                | UiEvent::ConfirmClose
+                | UiEvent::Devices { .. }
+                | UiEvent::MicLevel { .. }) => format!("{other:?}"),
             };
             self.saw(Seen::Page(name));
         }

@@ -50,9 +50,18 @@ pub struct Settings {
     pub ringtone_volume: u8,
     /// Incoming calls are declined as busy and counted as missed.
     pub do_not_disturb: bool,
-    /// Index of the camera among the capture devices.
-    #[ts(type = "number")]
-    pub camera: usize,
+    /// The devices calls use, each by the name the system gives it
+    /// (`None`: the system's default). A remembered device that is not
+    /// connected gives way to the default, and the call says so.
+    pub microphone: Option<String>,
+    pub speaker: Option<String>,
+    /// Where the ringtone plays: a loud speaker, say, while calls go to a
+    /// headset (`None`: the system's default output).
+    pub ringtone_output: Option<String>,
+    /// A camera by name (`None`: the first). Settings from before names
+    /// kept an index, which reads as the first camera.
+    #[serde(deserialize_with = "camera_by_name")]
+    pub camera: Option<String>,
     /// Peal starts (hidden in the tray) when the user logs in, so calls
     /// ring after a reboot without opening it.
     pub start_at_login: bool,
@@ -69,11 +78,41 @@ impl Default for Settings {
             ringtone: Ringtone::default(),
             ringtone_volume: 80,
             do_not_disturb: false,
-            camera: 0,
+            microphone: None,
+            speaker: None,
+            ringtone_output: None,
+            camera: None,
             start_at_login: true,
             this_computer: false,
             server: None,
             user: None,
+        }
+    }
+}
+
+/// A camera as kept: its name, or (from before names) an index, which
+/// can't name one and so means the first.
+fn camera_by_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Kept {
+        Name(String),
+        Index(#[allow(dead_code)] u64),
+    }
+    Ok(match Option::<Kept>::deserialize(d)? {
+        Some(Kept::Name(name)) => Some(name),
+        Some(Kept::Index(_)) | None => None,
+    })
+}
+
+impl Settings {
+    /// The output `sound` plays on: the ringtone on its own output, the
+    /// sounds of our own calls (and the test) on the call speaker.
+    pub fn output_for(&self, sound: crate::ui::Playing) -> Option<&str> {
+        use crate::ui::Playing;
+        match sound {
+            Playing::Ringtone => self.ringtone_output.as_deref(),
+            Playing::Ringback | Playing::Busy | Playing::Test => self.speaker.as_deref(),
         }
     }
 }
@@ -154,6 +193,47 @@ mod tests {
         assert_eq!(Settings::load(&p), Settings::default());
         std::fs::write(&p, r#"{"ringtone_volume": 250}"#).unwrap();
         assert_eq!(Settings::load(&p).ringtone_volume, 100, "clamped");
+    }
+
+    #[test]
+    fn chosen_devices_are_remembered_by_name_and_an_old_camera_index_means_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("settings.json");
+        let s = Settings {
+            microphone: Some("USB Headset".into()),
+            speaker: Some("USB Headset".into()),
+            ringtone_output: Some("Speakers".into()),
+            camera: Some("HD Webcam".into()),
+            ..Settings::default()
+        };
+        s.save(&p).unwrap();
+        assert_eq!(Settings::load(&p), s);
+        // A file from before names: everything else in it is kept.
+        std::fs::write(
+            &p,
+            r#"{"camera": 1, "ringtone_volume": 35, "do_not_disturb": true}"#,
+        )
+        .unwrap();
+        let old = Settings::load(&p);
+        assert_eq!(
+            (old.camera, old.ringtone_volume, old.do_not_disturb),
+            (None, 35, true)
+        );
+    }
+
+    #[test]
+    fn the_ringtone_plays_on_its_own_output_and_our_calls_sounds_on_the_speaker() {
+        use crate::ui::Playing;
+        let s = Settings {
+            speaker: Some("USB Headset".into()),
+            ringtone_output: Some("Speakers".into()),
+            ..Settings::default()
+        };
+        assert_eq!(s.output_for(Playing::Ringtone), Some("Speakers"));
+        for sound in [Playing::Ringback, Playing::Busy, Playing::Test] {
+            assert_eq!(s.output_for(sound), Some("USB Headset"), "{sound:?}");
+        }
+        assert_eq!(Settings::default().output_for(Playing::Ringtone), None);
     }
 
     #[test]

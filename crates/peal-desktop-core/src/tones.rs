@@ -143,6 +143,18 @@ pub fn busy() -> Tone {
     render(&pattern, false)
 }
 
+/// The settings' "Test sound": the chime's three notes, once.
+pub fn test_sound() -> Tone {
+    render(
+        &[
+            struck(0.3, E5, 0.25),
+            struck(0.3, GS5, 0.25),
+            struck(0.9, B5, 0.35),
+        ],
+        false,
+    )
+}
+
 /// Why a ringtone file can't be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ToneError {

@@ -203,6 +203,20 @@ pub enum UiEvent {
     ConfirmClose,
     /// Something the user should know that is not an error (no camera, …).
     Notice { message: String },
+    /// The devices connected now, while the settings watch them (a device
+    /// plugged in or out).
+    Devices { devices: DeviceList },
+    /// The chosen microphone's level (0..=100) while the settings watch it.
+    MicLevel { level: u8 },
+}
+
+/// The microphones, speakers and cameras connected now, each by the name
+/// the system gives it (what the settings remember).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
+pub struct DeviceList {
+    pub microphones: Vec<String>,
+    pub speakers: Vec<String>,
+    pub cameras: Vec<String>,
 }
 
 /// What the page needs at start: sign in on this computer at once (`make
@@ -224,8 +238,7 @@ pub struct SettingsView {
     pub settings: Settings,
     /// Built-in ringtones: (id, name).
     pub ringtones: Vec<(String, String)>,
-    #[ts(type = "number")]
-    pub cameras: usize,
+    pub devices: DeviceList,
 }
 
 /// A sound the app plays (one at a time).
@@ -238,6 +251,8 @@ pub enum Playing {
     Ringback,
     /// Our call was refused or not answered (once).
     Busy,
+    /// The settings' "Test sound" (once).
+    Test,
 }
 
 impl Playing {
@@ -246,6 +261,7 @@ impl Playing {
             Playing::Ringtone => "ringtone",
             Playing::Ringback => "ringback",
             Playing::Busy => "busy",
+            Playing::Test => "test",
         }
     }
 }
@@ -309,6 +325,7 @@ mod tests {
             Me,
             StartOptions,
             SettingsView,
+            DeviceList,
             Settings,
             crate::settings::Ringtone,
             Diagnostics,

@@ -42,21 +42,193 @@ fn audio_possible() -> Result<(), String> {
 }
 
 /// Checks, without starting anything, that the devices a call needs can be
-/// opened: microphone and speaker, and a camera when `video`.
+/// opened: the default microphone and speaker, and a camera when `video`.
 pub fn check_devices(video: bool) -> Result<(), MediaError> {
-    check_capture(video, 0)?;
-    drop(Speaker::open()?);
+    check_capture(video, &Chosen::default())?;
+    drop(Speaker::open(None)?);
     Ok(())
 }
 
-/// Opens and closes the microphone, and camera `camera` when `video`.
-pub(crate) fn check_capture(video: bool, camera: usize) -> Result<(), MediaError> {
+/// Opens and closes the chosen microphone, and camera when `video`.
+pub(crate) fn check_capture(video: bool, chosen: &Chosen) -> Result<(), MediaError> {
     audio_possible().map_err(|why| no_device("microphone", why))?;
-    drop(Microphone::open()?);
+    drop(Microphone::open(chosen.microphone.as_deref())?);
     if video {
-        drop(Camera::open(camera, 640, 480)?);
+        drop(Camera::open(chosen.camera.as_deref(), 640, 480)?);
     }
     Ok(())
+}
+
+/// Which devices a call uses, each by the name the system gives it (what
+/// [`microphones`], [`speakers`] and [`cameras`] list); `None` is the
+/// system's default (the first camera).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Chosen {
+    pub microphone: Option<String>,
+    pub speaker: Option<String>,
+    pub camera: Option<String>,
+}
+
+/// The microphones this machine offers now, by name.
+///
+/// Listing opens each audio device for a moment (that is how ALSA tells
+/// what a device can do), so ask when someone looks (the settings) or a
+/// call starts, not on a timer.
+pub fn microphones() -> Vec<String> {
+    audio_names(|host| host.input_devices().map(|d| d.collect()))
+}
+
+/// The speakers (outputs) this machine offers now, by name; see [`microphones`].
+pub fn speakers() -> Vec<String> {
+    audio_names(|host| host.output_devices().map(|d| d.collect()))
+}
+
+fn audio_names(
+    devices: impl FnOnce(&cpal::Host) -> Result<Vec<cpal::Device>, cpal::DevicesError>,
+) -> Vec<String> {
+    if audio_possible().is_err() {
+        return Vec::new();
+    }
+    match devices(&cpal::default_host()) {
+        Ok(list) => list.iter().filter_map(|d| d.name().ok()).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "audio devices can't be listed");
+            Vec::new()
+        }
+    }
+}
+
+/// Whether the system still knows an audio device called `name`, asked
+/// without opening it: a device held open already (by a level meter, say)
+/// may not open a second time to be listed, yet it is still connected.
+pub fn still_known(name: &str) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        audio_possible().is_ok()
+            && alsa::device_name::HintIter::new_str(None, "pcm")
+                .is_ok_and(|mut hints| hints.any(|h| h.name.as_deref() == Some(name)))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = name;
+        true
+    }
+}
+
+/// The output device called `name`, for a player of its own (the
+/// ringtone); `None` when it is not connected.
+pub fn output_device(name: &str) -> Option<cpal::Device> {
+    find_audio(name, cpal::default_host().output_devices())
+}
+
+fn find_audio(
+    name: &str,
+    devices: Result<impl Iterator<Item = cpal::Device>, cpal::DevicesError>,
+) -> Option<cpal::Device> {
+    audio_possible().ok()?;
+    devices.ok()?.find(|d| d.name().is_ok_and(|n| n == name))
+}
+
+/// An input (`input`) or output device: the default one, or the one called `name`.
+fn audio_device(what: &str, name: Option<&str>, input: bool) -> Result<cpal::Device, MediaError> {
+    audio_possible().map_err(|why| no_device(what, why))?;
+    let host = cpal::default_host();
+    match name {
+        None if input => host.default_input_device(),
+        None => host.default_output_device(),
+        Some(name) if input => find_audio(name, host.input_devices()),
+        Some(name) => find_audio(name, host.output_devices()),
+    }
+    .ok_or_else(|| match name {
+        None => no_device(what, "no default device"),
+        Some(name) => no_device(what, format!("\"{name}\" is not connected")),
+    })
+}
+
+/// The cameras this machine offers now: capture-capable V4L2 nodes only (a
+/// webcam also makes a metadata node, which can't give pictures), each by
+/// the name its driver gives it, numbered when two are alike.
+pub fn cameras() -> Vec<String> {
+    unique_names(capture_nodes().into_iter().map(|(_, name)| name).collect())
+}
+
+/// Capture-capable nodes and their cards' names, in /dev/video order.
+fn capture_nodes() -> Vec<(std::path::PathBuf, String)> {
+    let mut nodes: Vec<_> = v4l::context::enum_devices()
+        .into_iter()
+        .filter_map(|node| {
+            let caps = v4l::Device::with_path(node.path())
+                .ok()?
+                .query_caps()
+                .ok()?;
+            can_capture(caps.capabilities).then(|| (node.path().to_owned(), caps.card))
+        })
+        .collect();
+    nodes.sort_by_key(|(path, _)| video_index(path));
+    nodes
+}
+
+fn video_index(path: &std::path::Path) -> u32 {
+    path.to_string_lossy()
+        .trim_start_matches("/dev/video")
+        .parse()
+        .unwrap_or(u32::MAX)
+}
+
+/// Whether a node with these (device) capabilities gives pictures.
+fn can_capture(caps: v4l::capability::Flags) -> bool {
+    caps.intersects(
+        v4l::capability::Flags::VIDEO_CAPTURE | v4l::capability::Flags::VIDEO_CAPTURE_MPLANE,
+    ) && caps.contains(v4l::capability::Flags::STREAMING)
+}
+
+/// Names as people tell them apart: the second "HD Webcam" is "HD Webcam (2)".
+fn unique_names(names: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        let name = if name.trim().is_empty() {
+            "Camera".to_owned()
+        } else {
+            name
+        };
+        let mut n = 1;
+        let mut candidate = name.clone();
+        while out.contains(&candidate) {
+            n += 1;
+            candidate = format!("{name} ({n})");
+        }
+        out.push(candidate);
+    }
+    out
+}
+
+/// How loud a 20 ms frame is, 0..=100 for a level meter: its peak on a
+/// decibel scale from -60 dBFS (0, silence to the ear) to full scale (100).
+pub fn level(frame: &[i16]) -> u8 {
+    let peak = frame.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    if peak == 0 {
+        return 0;
+    }
+    let dbfs = 20.0 * (f64::from(peak) / 32768.0).log10();
+    ((dbfs + 60.0) / 60.0 * 100.0).clamp(0.0, 100.0).round() as u8
+}
+
+/// Reads `mic` until `on_level` says stop (or the microphone ends),
+/// calling it with the loudest [`level`] of every `frames` frames: what a
+/// settings page shows as the microphone's level.
+pub fn meter(mic: &Microphone, frames: usize, mut on_level: impl FnMut(u8) -> bool) {
+    let mut loudest = 0;
+    let mut n = 0;
+    while let Ok(frame) = mic.frames.recv() {
+        loudest = loudest.max(level(&frame));
+        n += 1;
+        if n >= frames.max(1) {
+            if !on_level(loudest) {
+                return;
+            }
+            (loudest, n) = (0, 0);
+        }
+    }
 }
 
 /// A V4L2 camera delivering YUYV frames, converted to I420.
@@ -67,25 +239,23 @@ pub struct Camera {
 }
 
 impl Camera {
-    /// How many capture devices there are.
-    pub fn count() -> usize {
-        v4l::context::enum_devices().len()
-    }
-
-    /// Opens capture device `index` (of [`Camera::count`]) at (about) `width`x`height`.
-    pub fn open(index: usize, width: u32, height: u32) -> Result<Camera, MediaError> {
-        let nodes = v4l::context::enum_devices();
-        let Some(node) = nodes.get(index) else {
-            return Err(no_device(
-                "camera",
-                format!(
-                    "no /dev/video* device number {index} ({} found)",
-                    nodes.len()
-                ),
-            ));
+    /// Opens the camera called `name` (of [`cameras`]; `None`: the first)
+    /// at (about) `width`x`height`.
+    pub fn open(name: Option<&str>, width: u32, height: u32) -> Result<Camera, MediaError> {
+        let nodes = capture_nodes();
+        let names = unique_names(nodes.iter().map(|(_, n)| n.clone()).collect());
+        let index = match name {
+            None => 0,
+            Some(name) => names
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| no_device("camera", format!("\"{name}\" is not connected")))?,
         };
-        let dev = v4l::Device::with_path(node.path())
-            .map_err(|e| no_device("camera", format!("{}: {e}", node.path().display())))?;
+        let Some((path, _)) = nodes.get(index) else {
+            return Err(no_device("camera", "no capture device in /dev/video*"));
+        };
+        let dev = v4l::Device::with_path(path)
+            .map_err(|e| no_device("camera", format!("{}: {e}", path.display())))?;
         let mut fmt = dev
             .format()
             .map_err(|e| no_device("camera", format!("format: {e}")))?;
@@ -163,21 +333,20 @@ fn to_mono_48k(input: &[f32], channels: usize, rate: u32, pos: &mut f64, out: &m
     *pos -= frames as f64;
 }
 
-/// The default microphone; delivers 20 ms mono 48 kHz frames on a channel
-/// from its own thread. Dropping it stops capture.
+/// A microphone; delivers 20 ms mono 48 kHz frames on a channel from its
+/// own thread. Dropping it stops capture.
 pub struct Microphone {
     pub frames: mpsc::Receiver<[i16; AUDIO_FRAME]>,
     stop: mpsc::Sender<()>,
 }
 
 impl Microphone {
-    pub fn open() -> Result<Microphone, MediaError> {
+    /// The microphone called `name` (of [`microphones`]), or the default.
+    pub fn open(name: Option<&str>) -> Result<Microphone, MediaError> {
         let (frames_tx, frames) = mpsc::sync_channel(50);
+        let name = name.map(str::to_owned);
         let stop = hold_on_thread("peal-mic", "microphone", move || {
-            audio_possible().map_err(|why| no_device("microphone", why))?;
-            let dev = cpal::default_host()
-                .default_input_device()
-                .ok_or_else(|| no_device("microphone", "no default input device"))?;
+            let dev = audio_device("microphone", name.as_deref(), true)?;
             let cfg = dev
                 .default_input_config()
                 .map_err(|e| no_device("microphone", e))?;
@@ -246,7 +415,7 @@ impl Drop for Microphone {
 /// Per-peer queues of decoded audio, mixed on the way out.
 type Mix = Arc<Mutex<Vec<(String, VecDeque<i16>)>>>;
 
-/// The default speaker, playing every peer's audio mixed; what it plays
+/// A speaker, playing every peer's audio mixed; what it plays
 /// is the microphone's echo reference ([`Speaker::echo_reference`]).
 pub struct Speaker {
     queues: Mix,
@@ -259,15 +428,14 @@ pub struct Speaker {
 const MAX_QUEUED: usize = SAMPLE_RATE as usize / 5;
 
 impl Speaker {
-    pub fn open() -> Result<Speaker, MediaError> {
+    /// The speaker called `name` (of [`speakers`]), or the default.
+    pub fn open(name: Option<&str>) -> Result<Speaker, MediaError> {
         let queues: Mix = Arc::new(Mutex::new(Vec::new()));
         let q = queues.clone();
         let (mut tap, echo) = crate::apm::render_tap();
+        let name = name.map(str::to_owned);
         let stop = hold_on_thread("peal-speaker", "speaker", move || {
-            audio_possible().map_err(|why| no_device("speaker", why))?;
-            let dev = cpal::default_host()
-                .default_output_device()
-                .ok_or_else(|| no_device("speaker", "no default output device"))?;
+            let dev = audio_device("speaker", name.as_deref(), false)?;
             let cfg = dev
                 .default_output_config()
                 .map_err(|e| no_device("speaker", e))?;
@@ -361,6 +529,39 @@ mod tests {
         assert!(out.iter().all(|s| (16_000..=16_400).contains(s)));
     }
 
+    #[test]
+    fn only_nodes_that_stream_pictures_are_cameras() {
+        use v4l::capability::Flags;
+        assert!(can_capture(Flags::VIDEO_CAPTURE | Flags::STREAMING));
+        assert!(can_capture(Flags::VIDEO_CAPTURE_MPLANE | Flags::STREAMING));
+        // A webcam's second node carries metadata, not pictures.
+        assert!(!can_capture(Flags::META_CAPTURE | Flags::STREAMING));
+        assert!(!can_capture(Flags::VIDEO_OUTPUT | Flags::STREAMING));
+        assert!(!can_capture(Flags::VIDEO_CAPTURE | Flags::READ_WRITE));
+    }
+
+    #[test]
+    fn two_alike_cameras_get_names_people_tell_apart() {
+        let names = |v: &[&str]| unique_names(v.iter().map(|s| (*s).to_owned()).collect());
+        assert_eq!(
+            names(&["HD Webcam", "Integrated", "HD Webcam", ""]),
+            ["HD Webcam", "Integrated", "HD Webcam (2)", "Camera"]
+        );
+        assert_eq!(names(&["A", "A (2)", "A"]), ["A", "A (2)", "A (3)"]);
+    }
+
+    #[test]
+    fn the_level_meter_reads_silence_as_zero_and_full_scale_as_a_hundred() {
+        assert_eq!(level(&[0; AUDIO_FRAME]), 0);
+        assert_eq!(level(&[]), 0);
+        assert_eq!(level(&[i16::MIN, 0]), 100);
+        assert_eq!(level(&[i16::MAX]), 100);
+        // -20 dBFS (a tenth of full scale) is two thirds up the meter.
+        assert_eq!(level(&[3277, -100]), 67);
+        // -60 dBFS and below read as silence.
+        assert_eq!(level(&[32]), 0);
+    }
+
     /// Without a sound card or sound server, the microphone and speaker say
     /// so by name, before ALSA is asked (and prints to stderr).
     #[test]
@@ -369,8 +570,9 @@ mod tests {
             return; // this machine has sound
         }
         for (what, r) in [
-            ("microphone", Microphone::open().err()),
-            ("speaker", Speaker::open().err()),
+            ("microphone", Microphone::open(None).err()),
+            ("speaker", Speaker::open(None).err()),
+            ("microphone", Microphone::open(Some("USB Headset")).err()),
         ] {
             match r {
                 Some(MediaError::NoDevice(m)) => assert!(m.starts_with(what), "{m}"),
@@ -386,7 +588,8 @@ mod tests {
         if !v4l::context::enum_devices().is_empty() {
             return; // a real camera: nothing to check here
         }
-        match Camera::open(0, 640, 480) {
+        assert!(cameras().is_empty());
+        match Camera::open(None, 640, 480) {
             Err(MediaError::NoDevice(m)) => assert!(m.starts_with("camera"), "{m}"),
             Err(e) => panic!("wrong error: {e}"),
             Ok(_) => panic!("opened a camera that is not there"),

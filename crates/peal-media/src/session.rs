@@ -70,8 +70,8 @@ pub struct SessionSettings {
     pub relay_only: bool,
     pub bind: Vec<String>,
     pub ice_check_interval: Duration,
-    /// Which camera (`Sources::Devices`), an index among the capture devices.
-    pub camera: usize,
+    /// Which microphone, speaker and camera (`Sources::Devices`).
+    pub devices: crate::devices::Chosen,
     /// Silence after which a link counts as disconnected and ICE restarts begin.
     pub ice_disconnected_timeout: Duration,
     /// Times in [`MediaStats`] are measured from here (e.g. when the call was accepted).
@@ -100,7 +100,7 @@ impl SessionSettings {
             bind: vec!["0.0.0.0:0".to_owned()],
             ice_check_interval: Duration::from_millis(20),
             ice_disconnected_timeout: Duration::from_secs(3),
-            camera: 0,
+            devices: crate::devices::Chosen::default(),
             t0: Instant::now(),
             decode_video: true,
         }
@@ -293,8 +293,13 @@ pub async fn join_session(
     // A missing speaker, microphone or camera is said now, not when the call is answered.
     let speaker = match settings.sources {
         Sources::Devices => {
-            crate::devices::check_capture(settings.call_type == CallType::Video, settings.camera)?;
-            Some(crate::devices::Speaker::open()?)
+            crate::devices::check_capture(
+                settings.call_type == CallType::Video,
+                &settings.devices,
+            )?;
+            Some(crate::devices::Speaker::open(
+                settings.devices.speaker.as_deref(),
+            )?)
         }
         Sources::Synthetic | Sources::None | Sources::Echo => None,
     };
@@ -558,17 +563,24 @@ impl Session {
                 "camera (this session sends no camera)".into(),
             ));
         }
-        let n = crate::devices::Camera::count();
-        if n < 2 {
-            return Err(MediaError::NoDevice(format!("second camera ({n} found)")));
+        let cameras = crate::devices::cameras();
+        if cameras.len() < 2 {
+            return Err(MediaError::NoDevice(format!(
+                "second camera ({} found)",
+                cameras.len()
+            )));
         }
-        let previous = self.settings.camera;
-        self.settings.camera = (previous + 1) % n;
+        let now = self.settings.devices.camera.as_ref();
+        let at = now
+            .and_then(|c| cameras.iter().position(|n| n == c))
+            .unwrap_or(0);
+        let previous = self.settings.devices.camera.clone();
+        self.settings.devices.camera = Some(cameras[(at + 1) % cameras.len()].clone());
         let old = self.source.take();
         if let Some(src) = old {
             src.stop();
             if let Err(e) = self.start_source() {
-                self.settings.camera = previous;
+                self.settings.devices.camera = previous;
                 self.start_source()?;
                 return Err(e);
             }

@@ -604,7 +604,7 @@ impl SourceHandle {
         )
     }
 
-    /// The default microphone (through [`ProcessedMicrophone`], `echo`
+    /// The chosen microphone (through [`ProcessedMicrophone`], `echo`
     /// being what the speaker plays), and for video calls the chosen
     /// camera: each missing one is a [`MediaError::NoDevice`] naming it.
     pub(crate) fn devices(
@@ -613,11 +613,12 @@ impl SourceHandle {
         tx: broadcast::Sender<Encoded>,
         stats: Arc<Mutex<StatsInner>>,
     ) -> Result<Self, MediaError> {
-        let mic = ProcessedMicrophone::new(Microphone::open()?, echo);
+        let chosen = &settings.devices;
+        let mic = ProcessedMicrophone::new(Microphone::open(chosen.microphone.as_deref())?, echo);
         let camera: Option<Box<dyn VideoSource>> =
             if settings.call_type == peal_proto::wire::CallType::Video {
                 Some(Box::new(Camera::open(
-                    settings.camera,
+                    chosen.camera.as_deref(),
                     settings.width,
                     settings.height,
                 )?))

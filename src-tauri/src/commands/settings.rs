@@ -39,8 +39,79 @@ pub(crate) async fn get_settings(state: State<'_, AppState>) -> Result<SettingsV
             .iter()
             .map(|(id, name)| ((*id).to_owned(), (*name).to_owned()))
             .collect(),
-        cameras: peal_media::devices::Camera::count(),
+        devices: media::devices_now().await,
     })
+}
+
+/// While the settings are open: the device lists kept current and
+/// `microphone`'s level (`UiEvent::Devices`, `UiEvent::MicLevel`).
+#[tauri::command]
+pub(crate) async fn watch_devices(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    microphone: Option<String>,
+) -> Result<(), UiError> {
+    let watch = media::DeviceWatch::start(app, microphone);
+    if let Ok(mut w) = state.device_watch.lock() {
+        *w = Some(watch);
+    }
+    Ok(())
+}
+
+#[tauri::command]
+pub(crate) async fn unwatch_devices(state: State<'_, AppState>) -> Result<(), UiError> {
+    if let Ok(mut w) = state.device_watch.lock() {
+        w.take();
+    }
+    Ok(())
+}
+
+/// "Choose…" for the ringtone: the system's file dialog, over the settings,
+/// for a sound file; `None` when the person closed it. A file that can't be
+/// played is refused here, with the reason, before it is saved.
+#[tauri::command]
+pub(crate) async fn pick_ringtone(
+    window: tauri::WebviewWindow,
+    current: Option<String>,
+) -> Result<Option<String>, UiError> {
+    use tauri_plugin_dialog::DialogExt;
+    let mut dialog = window
+        .dialog()
+        .file()
+        .set_parent(&window)
+        .set_title("Choose a ringtone")
+        .add_filter("Sound files", &["wav", "ogg", "oga", "flac", "mp3"]);
+    if let Some(dir) = current.as_deref().map(Path::new).and_then(Path::parent) {
+        dialog = dialog.set_directory(dir);
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    dialog.pick_file(move |picked| {
+        let _ = tx.send(picked);
+    });
+    let Some(picked) = rx.await.ok().flatten() else {
+        return Ok(None);
+    };
+    let path = picked
+        .into_path()
+        .map_err(|e| UiError::new(AppErrorCode::BadRingtone, e.to_string()))?;
+    tones::from_file(&path).map_err(|e| UiError::new(AppErrorCode::BadRingtone, e.to_string()))?;
+    Ok(Some(path.display().to_string()))
+}
+
+/// "Test sound": a chime on `output` (`None`: the default) at the ringtone's volume.
+#[tauri::command]
+pub(crate) async fn test_sound(
+    state: State<'_, AppState>,
+    output: Option<String>,
+    volume: u8,
+) -> Result<(), UiError> {
+    state.player.play(
+        peal_desktop_core::ui::Playing::Test.as_str(),
+        tones::test_sound(),
+        volume,
+        output.as_deref(),
+    );
+    Ok(())
 }
 
 /// Saves the settings; a ringtone file that can't be played is refused.
