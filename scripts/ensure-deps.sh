@@ -21,6 +21,12 @@ pkg-config --exists vpx 2>/dev/null || need_apt+=(libvpx-dev)
 pkg-config --exists alsa 2>/dev/null || need_apt+=(libasound2-dev)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 command -v turnserver >/dev/null || need_apt+=(coturn)
+# The device-choice tests' sound server: PulseAudio's clocked null sinks and
+# a sine source, reached through ALSA's pulse plugin (what cpal opens), and
+# parec to record what a sink played.
+command -v pulseaudio >/dev/null || need_apt+=(pulseaudio)
+command -v parec >/dev/null || need_apt+=(pulseaudio-utils)
+ls /usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so >/dev/null 2>&1 || need_apt+=(libasound2-plugins)
 # The shaped network path (crates/peal-netem): namespaces and veths with
 # iproute2, offloads off with ethtool.
 command -v ip >/dev/null || need_apt+=(iproute2)

@@ -216,6 +216,7 @@ impl Desktop {
             .env("XDG_DATA_HOME", home.path().join("data"))
             .env("XDG_CONFIG_HOME", home.path().join("config"))
             .env("XDG_RUNTIME_DIR", home.path())
+            .env("ALSA_CONFIG_PATH", alsa_config_path(home.path()))
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("PEAL_MEDIA_BIND", "127.0.0.1:0")
             .stdin(Stdio::null())
@@ -317,6 +318,7 @@ impl Desktop {
             .env("XDG_DATA_HOME", home.join("data"))
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("XDG_RUNTIME_DIR", home)
+            .env("ALSA_CONFIG_PATH", alsa_config_path(home))
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("PEAL_MEDIA_BIND", "127.0.0.1:0")
             .stdin(Stdio::null())
@@ -341,18 +343,23 @@ impl Desktop {
 
     /// What the app has played so far, as mono f32 (the device's channels averaged).
     fn played(&self) -> (Vec<f32>, u32) {
-        let bytes = std::fs::read(&self.capture).unwrap_or_default();
-        // cpal opens ALSA's default as 2 channels of f32 at 48 kHz here.
-        let stereo: Vec<f32> = bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        let mono = stereo
-            .chunks_exact(2)
-            .map(|c| (c[0] + c[1]) / 2.0)
-            .collect();
-        (mono, 48_000)
+        played_in(&self.capture)
     }
+}
+
+/// What the app has played into the ALSA file device writing `file`.
+fn played_in(file: &std::path::Path) -> (Vec<f32>, u32) {
+    let bytes = std::fs::read(file).unwrap_or_default();
+    // cpal opens ALSA's default as 2 channels of f32 at 48 kHz here.
+    let stereo: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let mono = stereo
+        .chunks_exact(2)
+        .map(|c| (c[0] + c[1]) / 2.0)
+        .collect();
+    (mono, 48_000)
 }
 
 /// Decodes an XWD (X window dump, 24/32-bit TrueColor) to RGB8.
@@ -1287,6 +1294,327 @@ async fn on_this_computer_we_call_echo_and_see_ourselves_then_history_shows_the_
             .iter()
             .any(|l| l.as_str().is_some_and(|l| l.contains("peal_server")))),
         "{d}"
+    );
+    app.quit().await;
+}
+
+/// ALSA's own configuration and then ours: alsa-lib reads the files named
+/// here again when one changes (it only watches these, not what they
+/// include), so a device "plugged in" by rewriting ~/.asoundrc shows up as
+/// a new sound card does on a real machine.
+fn alsa_config_path(home: &std::path::Path) -> String {
+    format!(
+        "/usr/share/alsa/alsa.conf:{}",
+        home.join(".asoundrc").display()
+    )
+}
+
+/// A real sound server for one test desktop: PulseAudio (clocked, as a
+/// sound card is, where ALSA's null device takes samples as fast as they
+/// come) with null sinks for the default speakers, a "headset" and "desk"
+/// speakers, and a 440 Hz sine as the headset's microphone. Its socket is
+/// in the app's runtime directory, where the app looks for one.
+struct Pulse {
+    child: Child,
+    recorder: Option<Child>,
+    home: PathBuf,
+}
+
+impl Drop for Pulse {
+    fn drop(&mut self) {
+        for c in self.recorder.iter_mut().chain([&mut self.child]) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Pulse {
+    fn start(home: &std::path::Path) -> Pulse {
+        let socket = home.join("pulse/native");
+        std::fs::create_dir_all(home.join("pulse")).expect("pulse dir");
+        let script = home.join("peal-test.pa");
+        std::fs::write(
+            &script,
+            format!(
+                "load-module module-native-protocol-unix socket={} auth-anonymous=1\n\
+                 load-module module-null-sink sink_name=speakers\n\
+                 load-module module-null-sink sink_name=headset\n\
+                 load-module module-null-sink sink_name=desk\n\
+                 load-module module-sine-source source_name=headset_mic frequency=440\n\
+                 set-default-sink speakers\n\
+                 set-default-source speakers.monitor\n",
+                socket.display()
+            ),
+        )
+        .expect("pulse script");
+        let child = Command::new("pulseaudio")
+            .args([
+                "-n",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--use-pid-file=no",
+            ])
+            .arg("-F")
+            .arg(&script)
+            .env("HOME", home)
+            .env("XDG_RUNTIME_DIR", home)
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(artifacts().join("pulseaudio.log")).expect("pulse log"),
+            ))
+            .spawn()
+            // make test installs it (scripts/ensure-deps.sh).
+            .unwrap_or_else(|e| panic!("pulseaudio starts: {e}"));
+        let pulse = Pulse {
+            child,
+            recorder: None,
+            home: home.to_owned(),
+        };
+        wait_for("PulseAudio takes connections", 15, || {
+            pulse.pactl(&["info"]).is_some()
+        });
+        pulse
+    }
+
+    fn pactl(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new("pactl")
+            .args(args)
+            .env(
+                "PULSE_SERVER",
+                format!("unix:{}", self.home.join("pulse/native").display()),
+            )
+            .env("HOME", &self.home)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Records what the headset plays (its sink's monitor), 48 kHz mono f32.
+    fn record_headset(&mut self) -> PathBuf {
+        let file = self.home.join("headset.rec");
+        let child = Command::new("parec")
+            .args([
+                "-d",
+                "headset.monitor",
+                "--format=float32le",
+                "--rate=48000",
+                "--channels=1",
+            ])
+            .env(
+                "PULSE_SERVER",
+                format!("unix:{}", self.home.join("pulse/native").display()),
+            )
+            .env("HOME", &self.home)
+            .stdout(Stdio::from(
+                std::fs::File::create(&file).expect("recording"),
+            ))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("parec starts");
+        self.recorder = Some(child);
+        file
+    }
+}
+
+/// The test desktop's ALSA as a person plugs devices in and out: the
+/// default device, the headset and the desk speakers as ALSA devices on the
+/// sound server's sinks. Rewritten whole, as a new file (alsa-lib reads its
+/// configuration again when a file in ALSA_CONFIG_PATH changes), so a
+/// device plugged in shows up as a new sound card does on a real machine.
+fn plug(home: &std::path::Path, headset: bool, desk: bool) {
+    let mut conf = String::from("pcm.!default { type pulse device speakers }\n");
+    if headset {
+        conf += "pcm.headset { type asym playback.pcm { type pulse device headset } capture.pcm { type pulse device headset_mic } hint { show on description \"USB Headset\" } }\n";
+    }
+    if desk {
+        conf +=
+            "pcm.desk { type pulse device desk hint { show on description \"Desk speakers\" } }\n";
+    }
+    std::fs::write(home.join(".asoundrc.new"), conf).expect("asoundrc");
+    std::fs::rename(home.join(".asoundrc.new"), home.join(".asoundrc")).expect("asoundrc");
+}
+
+/// How much of a recording (48 kHz mono f32) is at `notes` (Hz) rather
+/// than at two frequencies no sound of ours has, and its loudest sample.
+fn heard(file: &std::path::Path, notes: &[f64]) -> (f64, f32) {
+    let bytes = std::fs::read(file).unwrap_or_default();
+    let pcm: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let on: f64 = notes.iter().map(|hz| power_at(&pcm, 48_000, *hz)).sum();
+    let off = power_at(&pcm, 48_000, 300.0) + power_at(&pcm, 48_000, 1200.0);
+    let peak = pcm.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    (on / off.max(1e-12), peak)
+}
+
+/// The chime's three notes (the settings' test sound).
+const CHIME: [f64; 3] = [659.25, 830.61, 987.77];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_settings_we_choose_a_headset_hear_it_see_its_level_and_an_unplugged_one_gives_way_to_the_default(
+) {
+    let desktop = Desktop::start().await;
+    let home = desktop.home.path().to_owned();
+    let mut pulse = Pulse::start(&home);
+    plug(&home, true, false);
+    let app = App::launch(&desktop).await;
+    app.visible("the sign-in screen", "signin").await;
+    app.click("#local").await;
+    app.until(
+        "Echo among the contacts",
+        "return document.querySelector('li.contact[data-uid=echo]') !== null;",
+    )
+    .await;
+
+    // The settings list the headset by the name ALSA gives it.
+    app.click("#open-settings").await;
+    app.visible("the settings", "settings").await;
+    let has = |id: &str, value: &str, label: &str| {
+        format!("const s = document.getElementById({id:?}); return [...s.options].some(o => o.value === {value:?} && o.text === {label:?});")
+    };
+    app.until(
+        "the headset's microphone listed",
+        &has("mic-choice", "headset", "headset"),
+    )
+    .await;
+    app.until(
+        "the headset's speaker listed",
+        &has("speaker-choice", "headset", "headset"),
+    )
+    .await;
+    let choose = |id: &str, value: &str| {
+        format!("const s = document.getElementById({id:?}); s.value = {value:?}; s.dispatchEvent(new Event('change')); return s.value === {value:?};")
+    };
+
+    // Its microphone's level moves with what it hears (the tone).
+    assert_eq!(
+        app.js("return document.getElementById('mic-level').value;")
+            .await,
+        json!(0)
+    );
+    app.until("the headset chosen", &choose("mic-choice", "headset"))
+        .await;
+    // The sine is well above -30 dBFS: past the middle of the meter.
+    app.until(
+        "the microphone level moves",
+        "return document.getElementById('mic-level').value > 50;",
+    )
+    .await;
+    desktop.screenshot("devices-01-settings");
+
+    // "Test sound" plays on the headset, not on the default speaker.
+    app.until(
+        "the headset's speaker chosen",
+        &choose("speaker-choice", "headset"),
+    )
+    .await;
+    let headset_out = pulse.record_headset();
+    app.click("#speaker-test").await;
+    wait_for("the chime on the headset", 15, || {
+        let (ratio, peak) = heard(&headset_out, &CHIME);
+        ratio > 50.0 && peak > 0.1
+    });
+
+    // Desk speakers plugged in while the settings are open: they show up, and the page says so.
+    plug(&home, true, true);
+    app.until(
+        "the desk speakers offered for the ringtone",
+        &has("ringtone-output", "desk", "desk"),
+    )
+    .await;
+    let status = app
+        .until(
+            "what was plugged in",
+            "return document.getElementById('hardware-status').textContent;",
+        )
+        .await;
+    assert_eq!(status, json!("Connected: desk."));
+    app.click("#settings-form button[type=submit]").await;
+    app.until(
+        "saved",
+        "return document.getElementById('settings').hidden;",
+    )
+    .await;
+
+    // A call's sounds play on the chosen speaker: Echo's ringback on the headset.
+    app.click("li.contact[data-uid=echo] .call-audio").await;
+    // (480 Hz: the ringback's upper tone; the headset's microphone says 440.)
+    wait_for("the ringback on the headset", 15, || {
+        heard(&headset_out, &[480.0]).0 > 50.0
+    });
+    app.visible("the call", "call").await;
+    let notice = app
+        .js("return document.getElementById('notice').textContent;")
+        .await;
+    assert!(
+        !notice
+            .as_str()
+            .unwrap_or_default()
+            .contains("not connected"),
+        "the headset is here: {notice}"
+    );
+    app.click("#hangup").await;
+    app.until(
+        "home again",
+        "return document.getElementById('call').hidden;",
+    )
+    .await;
+
+    // The headset unplugged while the settings are open: still chosen, marked.
+    app.click("#open-settings").await;
+    app.until(
+        "the headset remembered",
+        "return document.getElementById('mic-choice').value === 'headset';",
+    )
+    .await;
+    eprintln!("DEBUG {}", app.js("return document.getElementById('mic-choice').outerHTML + document.getElementById('speaker-choice').outerHTML;").await);
+    plug(&home, false, true);
+    app.until(
+        "the headset shown as not connected",
+        &has("mic-choice", "headset", "headset (not connected)"),
+    )
+    .await;
+    let status = app
+        .until(
+            "what was taken out",
+            "const t = document.getElementById('hardware-status').textContent; return t.startsWith('Disconnected') && t;",
+        )
+        .await;
+    assert_eq!(status, json!("Disconnected: headset."));
+    desktop.screenshot("devices-02-unplugged");
+    app.click("#settings-cancel").await;
+
+    // A call now uses the default microphone and says why.
+    app.click("li.contact[data-uid=echo] .call-audio").await;
+    let said = app
+        .until(
+            "the call says the headset is gone",
+            "const t = document.getElementById('notice').textContent; return t.includes('headset is not connected') && t;",
+        )
+        .await;
+    assert!(
+        said.as_str()
+            .is_some_and(|t| t.contains("this call uses the default microphone")),
+        "{said}"
+    );
+    app.visible("the call", "call").await;
+    app.click("#hangup").await;
+    app.until(
+        "home again",
+        "return document.getElementById('call').hidden;",
+    )
+    .await;
+    let kept = std::fs::read_to_string(home.join("config/app.peal.desktop/settings.json"))
+        .unwrap_or_default();
+    assert!(
+        kept.contains(r#""microphone": "headset""#),
+        "remembered by name: {kept}"
     );
     app.quit().await;
 }
