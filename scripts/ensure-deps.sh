@@ -44,6 +44,8 @@ pkg-config --exists ayatana-appindicator3-0.1 2>/dev/null || need_apt+=(libayata
 pkg-config --exists dbus-1 2>/dev/null || need_apt+=(libdbus-1-dev)
 command -v dbus-daemon >/dev/null || need_apt+=(dbus-daemon)
 command -v dbus-send >/dev/null || need_apt+=(dbus-bin)
+# A real Secret Service for the keyring test (GNOME Keyring on a private bus).
+command -v gnome-keyring-daemon >/dev/null || need_apt+=(gnome-keyring)
 command -v xwd >/dev/null || need_apt+=(x11-apps)
 command -v xwininfo >/dev/null || need_apt+=(x11-utils)
 # The page's type check and unit tests, and the Tauri CLI that bundles the

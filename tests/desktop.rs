@@ -1568,12 +1568,12 @@ async fn in_settings_we_choose_a_headset_hear_it_see_its_level_and_an_unplugged_
 
     // The headset unplugged while the settings are open: still chosen, marked.
     app.click("#open-settings").await;
+    // Opened afresh (last time's "Connected: desk." gone), the headset still chosen.
     app.until(
         "the headset remembered",
-        "return document.getElementById('mic-choice').value === 'headset';",
+        "return document.getElementById('hardware-status').textContent === '' && document.getElementById('mic-choice').value === 'headset';",
     )
     .await;
-    eprintln!("DEBUG {}", app.js("return document.getElementById('mic-choice').outerHTML + document.getElementById('speaker-choice').outerHTML;").await);
     plug(&home, false, true);
     app.until(
         "the headset shown as not connected",
@@ -1735,6 +1735,23 @@ async fn two_computers_of_one_user_both_ring_answering_on_one_stops_the_other_an
     at_work.quit().await;
 }
 
+/// The app started again on `desktop` is signed in (no password asked)
+/// and Alice's call rings it.
+async fn launched_signed_in_and_ringing(server: &Server, desktop: &Desktop) -> App {
+    let app = App::launch(desktop).await;
+    app.until(
+        "Alice among the contacts without signing in",
+        "return document.getElementById('signin').hidden && document.querySelector('li.contact[data-uid=alice]') !== null;",
+    )
+    .await;
+    desktop.screenshot("resume-01-signed-in-again");
+    let caller = server.alice(&["call", "bob", "--cancel-after", "3000"]);
+    incoming_window_shown(desktop);
+    caller.finish();
+    incoming_window_closed(desktop);
+    app
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_after_signing_in_the_app_signs_in_again_without_a_password_and_rings() {
     use std::os::unix::fs::PermissionsExt;
@@ -1765,17 +1782,7 @@ async fn restarted_after_signing_in_the_app_signs_in_again_without_a_password_an
     desktop.app_gone();
 
     // Started again: signed in, no password asked, and calls ring.
-    let app = App::launch(&desktop).await;
-    app.until(
-        "Alice among the contacts without signing in",
-        "return document.getElementById('signin').hidden && document.querySelector('li.contact[data-uid=alice]') !== null;",
-    )
-    .await;
-    desktop.screenshot("resume-01-signed-in-again");
-    let caller = server.alice(&["call", "bob", "--cancel-after", "3000"]);
-    incoming_window_shown(&desktop);
-    caller.finish();
-    incoming_window_closed(&desktop);
+    let app = launched_signed_in_and_ringing(&server, &desktop).await;
 
     // Signing out forgets it: the next start asks for the password.
     app.click("#open-settings").await;
@@ -1794,6 +1801,124 @@ async fn restarted_after_signing_in_the_app_signs_in_again_without_a_password_an
         json!(["bob", "", true]),
         "asked again, user filled in"
     );
+    app.quit().await;
+}
+
+/// A process that ends with the test.
+struct Ends(Child);
+
+impl Drop for Ends {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The system keyring: GNOME Keyring's Secret Service on the desktop's
+/// bus, its login collection made and unlocked with a password, as a
+/// desktop session does at login.
+fn keyring(d: &Desktop) -> Ends {
+    use std::io::Write;
+    let mut child = Command::new("gnome-keyring-daemon")
+        .args(["--foreground", "--unlock", "--components=secrets"])
+        .env("HOME", d.home.path())
+        .env("XDG_RUNTIME_DIR", d.home.path())
+        .env("DBUS_SESSION_BUS_ADDRESS", &d.bus)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(artifacts().join("gnome-keyring.log")).expect("keyring log"),
+        ))
+        .spawn()
+        // make test installs it (scripts/ensure-deps.sh).
+        .unwrap_or_else(|e| panic!("gnome-keyring-daemon starts: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(b"peal-test").expect("keyring password");
+    }
+    let child = Ends(child);
+    // Asked without starting one: the bus would start a keyring of its own
+    // (D-Bus activation), locked, for the first call that names the service.
+    wait_for("the keyring on the bus", 15, || {
+        Command::new("dbus-send")
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                "string:org.freedesktop.secrets",
+            ])
+            .env("DBUS_SESSION_BUS_ADDRESS", &d.bus)
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
+    });
+    wait_for("the keyring's login collection", 15, || {
+        keyring_items(d).is_some()
+    });
+    child
+}
+
+/// The items in the keyring's login collection (`None`: no keyring yet).
+fn keyring_items(d: &Desktop) -> Option<usize> {
+    let out = Command::new("dbus-send")
+        .args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.secrets",
+            "/org/freedesktop/secrets/collection/login",
+            "org.freedesktop.DBus.Properties.Get",
+            "string:org.freedesktop.Secret.Collection",
+            "string:Items",
+        ])
+        .env("DBUS_SESSION_BUS_ADDRESS", &d.bus)
+        .output()
+        .ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .matches("object path")
+            .count()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_keyring_the_sign_in_is_kept_in_it_not_in_a_file_and_sign_out_removes_it() {
+    let desktop = Desktop::start().await;
+    let _keyring = keyring(&desktop);
+    assert_eq!(keyring_items(&desktop), Some(0));
+    let (server, desktop, app) = signed_in_as_bob(desktop).await;
+    let secrets = desktop
+        .home
+        .path()
+        .join("config/app.peal.desktop/secrets.json");
+    wait_for("the sign-in kept in the keyring", 15, || {
+        keyring_items(&desktop).is_some_and(|n| n > 0)
+    });
+    assert!(
+        !secrets.exists(),
+        "no file beside it: {}",
+        secrets.display()
+    );
+    let notice = app
+        .js("return document.getElementById('notice').textContent;")
+        .await;
+    assert!(
+        !notice.as_str().unwrap_or_default().contains("No keyring"),
+        "{notice}"
+    );
+    app.quit().await;
+    desktop.app_gone();
+
+    // Started again: signed in from the keyring, and calls ring.
+    let app = launched_signed_in_and_ringing(&server, &desktop).await;
+
+    // Signing out takes it out of the keyring.
+    app.click("#open-settings").await;
+    app.click("#sign-out").await;
+    app.visible("the sign-in screen", "signin").await;
+    wait_for("the keyring emptied", 15, || {
+        keyring_items(&desktop) == Some(0)
+    });
+    assert!(!secrets.exists());
     app.quit().await;
 }
 

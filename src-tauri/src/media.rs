@@ -296,7 +296,7 @@ impl DeviceWatch {
                 state.broadcast(ev);
             }
         };
-        let (a, s, mic) = (app.clone(), stop.clone(), microphone.clone());
+        let (a, s, mic) = (app.clone(), stop.clone(), microphone);
         let level = std::thread::Builder::new()
             .name("peal-mic-level".into())
             .spawn(
@@ -317,26 +317,24 @@ impl DeviceWatch {
         let lists = std::thread::Builder::new()
             .name("peal-devices".into())
             .spawn(move || {
-                let mut last = list_devices();
+                // The page's lists were read a moment ago: a device that
+                // came or went since then is said at once.
+                let mut last = None;
                 while !s.load(Ordering::Relaxed) {
-                    std::thread::sleep(DEVICE_POLL);
-                    let mut now = list_devices();
-                    // The microphone the meter holds may not open twice to be listed.
-                    if let Some(m) = &microphone {
-                        if !now.microphones.contains(m) && peal_media::devices::still_known(m) {
-                            now.microphones.push(m.clone());
+                    let now = list_devices();
+                    if last.as_ref() != Some(&now) && !s.load(Ordering::Relaxed) {
+                        if last.is_some() {
+                            tracing::info!(?now, "devices changed");
                         }
-                    }
-                    if now != last && !s.load(Ordering::Relaxed) {
-                        tracing::info!(?now, "devices changed");
                         tell(
                             &app,
                             UiEvent::Devices {
                                 devices: now.clone(),
                             },
                         );
-                        last = now;
+                        last = Some(now);
                     }
+                    std::thread::sleep(DEVICE_POLL);
                 }
             });
         for (what, r) in [("level", level.err()), ("device list", lists.err())] {

@@ -407,12 +407,12 @@ function onEvent(msg) {
     closeSettings();
     show("signin");
   } else if (msg.type === "devices") {
-    // A device was plugged in or taken out while the settings are open.
-    const said = deviceChanges(hardware, msg.devices);
+    // A device was plugged in or taken out while the settings are open:
+    // what changed since they opened.
     const chosen = chosenHardware();
     hardware = msg.devices;
     renderHardware(chosen);
-    if (said) $("hardware-status").textContent = said;
+    $("hardware-status").textContent = deviceChanges(hardwareAtOpen, hardware);
   } else if (msg.type === "mic_level") {
     /** @type {HTMLMeterElement} */ ($("mic-level")).value = msg.level;
   } else if (msg.type === "missed") {
@@ -516,6 +516,7 @@ async function openSettings() {
   input("dnd").checked = v.settings.do_not_disturb;
   input("start-at-login").checked = v.settings.start_at_login;
   hardware = v.devices;
+  hardwareAtOpen = v.devices;
   renderHardware(v.settings);
   $("hardware-status").textContent = "";
   $("settings-error").hidden = true;
@@ -528,6 +529,9 @@ async function openSettings() {
 /** The microphones, speakers and cameras connected now (kept current while the settings are open). */
 /** @type {import("../bindings/DeviceList").DeviceList} */
 let hardware = { microphones: [], speakers: [], cameras: [] };
+/** The devices connected when the settings opened (what changes are told against). */
+/** @type {import("../bindings/DeviceList").DeviceList} */
+let hardwareAtOpen = hardware;
 
 /** @param {string} id */
 function select(id) {

@@ -75,43 +75,73 @@ pub struct Chosen {
 /// what a device can do), so ask when someone looks (the settings) or a
 /// call starts, not on a timer.
 pub fn microphones() -> Vec<String> {
-    audio_names(|host| host.input_devices().map(|d| d.collect()))
+    audio_names(Direction::Input, |host| {
+        host.input_devices().map(|d| d.collect())
+    })
 }
 
 /// The speakers (outputs) this machine offers now, by name; see [`microphones`].
 pub fn speakers() -> Vec<String> {
-    audio_names(|host| host.output_devices().map(|d| d.collect()))
+    audio_names(Direction::Output, |host| {
+        host.output_devices().map(|d| d.collect())
+    })
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Input,
+    Output,
+}
+
+/// Devices that opened once in this process, by direction: such a device
+/// stays listed while the system still names it, even when it can't open
+/// at this moment (held by a stream of ours, or a sound server slow to
+/// answer under load), so it doesn't flicker "not connected". One the
+/// system stops naming (unplugged) goes at once.
+static SEEN: Mutex<Vec<(Direction, String)>> = Mutex::new(Vec::new());
+
 fn audio_names(
+    direction: Direction,
     devices: impl FnOnce(&cpal::Host) -> Result<Vec<cpal::Device>, cpal::DevicesError>,
 ) -> Vec<String> {
     if audio_possible().is_err() {
         return Vec::new();
     }
-    match devices(&cpal::default_host()) {
+    let opened: Vec<String> = match devices(&cpal::default_host()) {
         Ok(list) => list.iter().filter_map(|d| d.name().ok()).collect(),
         Err(e) => {
             tracing::warn!(error = %e, "audio devices can't be listed");
-            Vec::new()
+            return Vec::new();
+        }
+    };
+    let named = system_names();
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    for name in &opened {
+        if !seen.iter().any(|(d, n)| *d == direction && n == name) {
+            seen.push((direction, name.clone()));
         }
     }
+    let kept: Vec<String> = seen
+        .iter()
+        .filter(|(d, n)| *d == direction && !opened.contains(n))
+        .filter(|(_, n)| named.as_ref().is_none_or(|names| names.contains(n)))
+        .map(|(_, n)| n.clone())
+        .collect();
+    opened.into_iter().chain(kept).collect()
 }
 
-/// Whether the system still knows an audio device called `name`, asked
-/// without opening it: a device held open already (by a level meter, say)
-/// may not open a second time to be listed, yet it is still connected.
-pub fn still_known(name: &str) -> bool {
+/// The audio devices the system names now, asked without opening any
+/// (ALSA's hints); `None` where there is no such list.
+fn system_names() -> Option<Vec<String>> {
     #[cfg(target_os = "linux")]
     {
-        audio_possible().is_ok()
-            && alsa::device_name::HintIter::new_str(None, "pcm")
-                .is_ok_and(|mut hints| hints.any(|h| h.name.as_deref() == Some(name)))
+        alsa::device_name::HintIter::new_str(None, "pcm")
+            .ok()
+            .map(|hints| hints.filter_map(|h| h.name).collect())
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = name;
-        true
+        None
     }
 }
 
