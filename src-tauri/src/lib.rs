@@ -31,9 +31,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use peal_client::{
-    Call, CallInfo, CallType, ClientConfig, ClientEvent, DeviceId, DeviceInfo, PealClient,
-    ReceiverType, RejectStatus,
+    Call, CallInfo, CallType, ClientConfig, ClientEvent, PealClient, ReceiverType, RejectStatus,
 };
+use peal_desktop_core::commands::{cmd, Reply, Request};
 use peal_desktop_core::device::ThisDevice;
 use peal_desktop_core::links::{self, Link, Route};
 use peal_desktop_core::settings::Settings;
@@ -44,7 +44,6 @@ pub use peal_desktop_core::ui::{
 };
 use peal_desktop_core::vault::{self, Vault};
 use peal_media::{CallSession, MediaError, SessionSettings, Sources};
-use peal_proto::wire::{Contact, GroupInfo, HistoryEntry};
 use peal_proto::SessionId;
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tauri::{AppHandle, Manager, State};
@@ -412,4 +411,26 @@ pub fn run() {
             eprintln!("peal-desktop: {e}");
             std::process::exit(1);
         });
+}
+
+#[cfg(test)]
+mod tests {
+    /// The page's `invoke` is checked against the command table; a command
+    /// in the table that `generate_handler!` misses would still fail at run
+    /// time ("command not found"), so the list is checked here.
+    #[test]
+    fn every_command_in_the_table_is_registered_and_no_other() {
+        let src = include_str!("lib.rs");
+        let start = src.find("generate_handler![").expect("the handler list") + 18;
+        let end = start + src[start..].find(']').expect("its end");
+        let mut registered: Vec<&str> = src[start..end]
+            .split(',')
+            .filter_map(|p| p.trim().rsplit("::").next())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let mut table = peal_desktop_core::commands::NAMES.to_vec();
+        registered.sort_unstable();
+        table.sort_unstable();
+        assert_eq!(registered, table);
+    }
 }

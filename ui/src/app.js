@@ -13,6 +13,7 @@ import { initial, apply, peerName, clock, historyRow, quality, deviceRows, devic
 
 // @ts-ignore: injected by Tauri (withGlobalTauri)
 const tauri = window.__TAURI__;
+/** @type {import("../bindings/Commands").Invoke} */
 const invoke = tauri.core.invoke;
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const input = (/** @type {string} */ id) => /** @type {HTMLInputElement} */ (document.getElementById(id));
@@ -218,7 +219,7 @@ function renderHistory() {
 async function place(receiver, group, video) {
   try {
     // The screen follows the app's `joined` event for this call.
-    await invoke("call", { receiver, group, video });
+    await invoke("call", { request: { receiver, group, video } });
   } catch (e) {
     notice(errorText(e));
   }
@@ -363,7 +364,7 @@ function onEvent(msg) {
     // A call we were in (or calling out) is over: leave its media. Leaving
     // the incoming screen is not that: an accept may be joining right now.
     if (view.screen === "home" && (before.screen === "call" || before.screen === "outgoing")) {
-      invoke("call_over", { sessionId: before.call.session_id }).catch(() => {});
+      invoke("call_over", { request: { session_id: before.call.session_id } }).catch(() => {});
     }
     if (view.screen === "home" && before.screen !== "home") refresh();
   }
@@ -455,7 +456,7 @@ async function signedIn(who) {
   render();
   await refresh();
   // After the contacts are painted, the app logs the time since launch.
-  requestAnimationFrame(() => invoke("shown", { what: "contacts" }).catch(() => {}));
+  requestAnimationFrame(() => invoke("shown", { request: { what: "contacts" } }).catch(() => {}));
 }
 
 /** The invite the join form is for. @type {{server: string, invite: string} | null} */
@@ -488,7 +489,7 @@ async function submitJoin() {
   button.disabled = true;
   button.textContent = "Creating your account…";
   try {
-    const who = await invoke("join", { ...joining, uid: form.uid, name: form.name.trim(), password: form.password });
+    const who = await invoke("join", { request: { ...joining, uid: form.uid, name: form.name.trim(), password: form.password } });
     $("join").hidden = true;
     joining = null;
     await signedIn(who);
@@ -564,7 +565,7 @@ function chosenHardware() {
 /** Starts (or restarts, for another microphone) the settings' watch: device lists and the level. */
 function watchHardware() {
   /** @type {HTMLMeterElement} */ ($("mic-level")).value = 0;
-  invoke("watch_devices", { microphone: select("mic-choice").value || null }).catch((/** @type {unknown} */ e) => { $("hardware-status").textContent = errorText(e); });
+  invoke("watch_devices", { request: { microphone: select("mic-choice").value || null } }).catch((/** @type {unknown} */ e) => { $("hardware-status").textContent = errorText(e); });
 }
 
 function closeSettings() {
@@ -575,7 +576,7 @@ function closeSettings() {
 /** @param {string} selectId */
 async function testSound(selectId) {
   try {
-    await invoke("test_sound", { output: select(selectId).value || null, volume: Number(input("volume").value) });
+    await invoke("test_sound", { request: { output: select(selectId).value || null, volume: Number(input("volume").value) } });
   } catch (e) {
     $("hardware-status").textContent = errorText(e);
   }
@@ -583,7 +584,7 @@ async function testSound(selectId) {
 
 async function pickRingtone() {
   try {
-    const path = await invoke("pick_ringtone", { current: input("ringtone-file").value.trim() || null });
+    const path = await invoke("pick_ringtone", { request: { current: input("ringtone-file").value.trim() || null } });
     if (path) input("ringtone-file").value = path;
   } catch (e) {
     $("settings-error").hidden = false;
@@ -618,7 +619,7 @@ function renderDevices(devices) {
       b.onclick = async () => {
         b.disabled = true;
         try {
-          renderDevices(await invoke("sign_out_device", { deviceId: d.id }));
+          renderDevices(await invoke("sign_out_device", { request: { device_id: d.id } }));
         } catch (e) {
           b.disabled = false;
           $("settings-error").hidden = false;
@@ -677,7 +678,7 @@ async function saveSettings() {
     ...chosenHardware(),
   };
   try {
-    await invoke("set_settings", { settings });
+    await invoke("set_settings", { request: settings });
     closeSettings();
   } catch (e) {
     $("settings-error").hidden = false;
@@ -702,7 +703,7 @@ async function start() {
   $("server-form").onsubmit = async (ev) => {
     ev.preventDefault();
     try {
-      await signedIn(await invoke("sign_in", { server: input("server").value.trim(), uid: input("uid").value.trim(), password: input("password").value }));
+      await signedIn(await invoke("sign_in", { request: { server: input("server").value.trim(), uid: input("uid").value.trim(), password: input("password").value } }));
     } catch (e) { $("signin-error").hidden = false; $("signin-error").textContent = errorText(e); }
   };
   $("search").oninput = renderContacts;
@@ -717,14 +718,14 @@ async function start() {
   /** @param {boolean} video */
   const accept = async (video) => {
     if (!("call" in view)) return;
-    try { await invoke("accept", { sessionId: view.call.session_id, video }); }
+    try { await invoke("accept", { request: { session_id: view.call.session_id, video } }); }
     catch (e) { notice(errorText(e)); view = initial(); render(); refresh(); }
   };
   $("accept").onclick = () => accept(true);
   $("accept-audio").onclick = () => accept(false);
   $("decline").onclick = async () => {
     if (!("call" in view)) return;
-    try { await invoke("decline", { sessionId: view.call.session_id }); } catch (e) { notice(errorText(e)); }
+    try { await invoke("decline", { request: { session_id: view.call.session_id } }); } catch (e) { notice(errorText(e)); }
     view = initial(); render(); refresh();
   };
   for (const id of ["cancel", "hangup"]) {
@@ -732,15 +733,15 @@ async function start() {
       if (!("call" in view)) return;
       const call = view.call;
       view = initial(); render();
-      try { await invoke("hang_up", { sessionId: call.session_id }); } catch (e) { notice(errorText(e)); }
+      try { await invoke("hang_up", { request: { session_id: call.session_id } }); } catch (e) { notice(errorText(e)); }
       refresh();
     };
   }
   $("mute").onclick = async () => {
-    try { await invoke("set_muted", { muted: !muted }); muted = !muted; render(); } catch (e) { notice(errorText(e)); }
+    try { await invoke("set_muted", { request: { muted: !muted } }); muted = !muted; render(); } catch (e) { notice(errorText(e)); }
   };
   $("camera").onclick = async () => {
-    try { await invoke("set_camera", { on: !cameraOn }); cameraOn = !cameraOn; $("self").classList.toggle("off", !cameraOn); render(); } catch (e) { notice(errorText(e)); }
+    try { await invoke("set_camera", { request: { on: !cameraOn } }); cameraOn = !cameraOn; $("self").classList.toggle("off", !cameraOn); render(); } catch (e) { notice(errorText(e)); }
   };
   $("open-settings").onclick = () => openSettings().catch((e) => notice(errorText(e)));
   $("settings-cancel").onclick = closeSettings;

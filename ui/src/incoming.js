@@ -7,6 +7,7 @@ import { avatar, incomingKey, ringAnnouncement } from "./state.js";
 
 // @ts-ignore: injected by Tauri (withGlobalTauri)
 const tauri = window.__TAURI__;
+/** @type {import("../bindings/Commands").Invoke} */
 const invoke = tauri.core.invoke;
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
@@ -30,12 +31,15 @@ function show(c) {
   $("accept").focus();
 }
 
-/** @param {string} cmd @param {Record<string, unknown>} args */
-async function act(cmd, args) {
+/** Accepts (with the camera on or audio only) or declines the call shown.
+ * @param {"accept-video" | "accept-audio" | "decline"} what */
+async function act(what) {
   if (!call) return;
+  const session_id = call.session_id;
   for (const b of document.querySelectorAll("button")) /** @type {HTMLButtonElement} */ (b).disabled = true;
   try {
-    await invoke(cmd, { sessionId: call.session_id, ...args });
+    if (what === "decline") await invoke("decline", { request: { session_id } });
+    else await invoke("accept", { request: { session_id, video: what === "accept-video" } });
   } catch (e) {
     $("error").hidden = false;
     $("error").textContent = /** @type {any} */ (e).message || String(e);
@@ -49,13 +53,13 @@ async function start() {
     if (msg.type === "ringing") show(msg.call || null);
   };
   await invoke("subscribe", { events });
-  $("accept").onclick = () => act("accept", { video: true });
-  $("accept-audio").onclick = () => act("accept", { video: false });
-  $("decline").onclick = () => act("decline", {});
+  $("accept").onclick = () => act("accept-video");
+  $("accept-audio").onclick = () => act("accept-audio");
+  $("decline").onclick = () => act("decline");
   document.addEventListener("keydown", (ev) => {
     const what = incomingKey(ev.key, ev.target instanceof HTMLButtonElement);
-    if (what === "accept") act("accept", { video: true });
-    else if (what === "decline") { ev.preventDefault(); act("decline", {}); }
+    if (what === "accept") act("accept-video");
+    else if (what === "decline") { ev.preventDefault(); act("decline"); }
   });
   /** @type {CallInfo[]} */
   const ringing = await invoke("ringing");

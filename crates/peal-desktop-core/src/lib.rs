@@ -26,10 +26,13 @@
 //!   computer"'s passwords) in the system keyring, or a 0600 file without one.
 //! - [`ui`]: what the page and the Rust side say to each other; the page's
 //!   TypeScript (`ui/bindings/`) is generated from these types.
+//! - [`commands`]: every command the pages invoke, as one table of name,
+//!   request and reply, from which the page's checked `invoke` is generated.
 
 #![deny(clippy::wildcard_enum_match_arm)]
 
 pub mod alerts;
+pub mod commands;
 pub mod device;
 pub mod devices;
 pub mod links;

@@ -359,6 +359,7 @@ mod tests {
             peal_proto::SessionId,
             peal_proto::Millis
         );
+        out.extend(crate::commands::declarations(&cfg));
         out
     }
 

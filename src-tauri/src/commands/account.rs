@@ -2,10 +2,11 @@
 //! and what an account sees: contacts, groups, history, devices.
 
 use crate::*;
+use peal_desktop_core::commands::{Join, SignIn};
 
 /// How the page should start: on this computer at once, or the form filled in.
 #[tauri::command]
-pub(crate) async fn start_options(state: State<'_, AppState>) -> Result<StartOptions, UiError> {
+pub(crate) async fn start_options(state: State<'_, AppState>) -> Reply<cmd::start_options> {
     Ok(start_options_of(&state))
 }
 
@@ -40,7 +41,7 @@ pub(crate) fn remember_sign_in(state: &AppState, server: Option<(&str, &str)>) {
 
 /// "This computer": starts the embedded server and signs in as the local user.
 #[tauri::command]
-pub(crate) async fn start_local(app: AppHandle) -> Result<Me, UiError> {
+pub(crate) async fn start_local(app: AppHandle) -> Reply<cmd::start_local> {
     start_here(&app).await
 }
 
@@ -69,19 +70,16 @@ pub(crate) async fn start_here(app: &AppHandle) -> Result<Me, UiError> {
 pub(crate) async fn sign_in(
     app: AppHandle,
     state: State<'_, AppState>,
-    server: String,
-    uid: String,
-    password: String,
-) -> Result<Me, UiError> {
+    request: Request<cmd::sign_in>,
+) -> Reply<cmd::sign_in> {
     let _one = state.signing.lock().await;
     if let Some(s) = state.signed.lock().await.as_ref() {
         return Ok(s.me.clone());
     }
-    let client =
-        PealClient::connect(ClientConfig::new(&server, &uid, &password, &state.device)).await?;
-    remember_sign_in(&state, Some((&server, &uid)));
-    keep_session(&state, &server, &client).await;
-    Ok(signed_in(app.clone(), &state, client, None, server).await)
+    let SignIn { server, uid, .. } = &request;
+    let config = ClientConfig::new(server, uid, &request.password, &state.device);
+    let client = PealClient::connect(config).await?;
+    Ok(keep_and_show(&app, &state, client, request.server, &request.uid).await)
 }
 
 /// Makes an account on `server` with an invite and signs in with it.
@@ -89,12 +87,8 @@ pub(crate) async fn sign_in(
 pub(crate) async fn join(
     app: AppHandle,
     state: State<'_, AppState>,
-    server: String,
-    invite: String,
-    uid: String,
-    name: String,
-    password: String,
-) -> Result<Me, UiError> {
+    request: Request<cmd::join>,
+) -> Reply<cmd::join> {
     let _one = state.signing.lock().await;
     if state.signed.lock().await.is_some() {
         return Err(UiError::new(
@@ -102,12 +96,25 @@ pub(crate) async fn join(
             "you're signed in already: sign out first to join another server",
         ));
     }
-    let config = ClientConfig::new(&server, &uid, &password, &state.device);
-    let client = PealClient::join(config, &invite, &name).await?;
+    let Join { server, uid, .. } = &request;
+    let config = ClientConfig::new(server, uid, &request.password, &state.device);
+    let client = PealClient::join(config, &request.invite, &request.name).await?;
     tracing::info!(%server, %uid, "joined with an invite");
-    remember_sign_in(&state, Some((&server, &uid)));
-    keep_session(&state, &server, &client).await;
-    Ok(signed_in(app.clone(), &state, client, None, server).await)
+    Ok(keep_and_show(&app, &state, client, request.server, &request.uid).await)
+}
+
+/// A sign-in with a password (or an invite) is remembered for the next
+/// start, its session kept, and the page shown the account.
+async fn keep_and_show(
+    app: &AppHandle,
+    state: &AppState,
+    client: PealClient,
+    server: String,
+    uid: &str,
+) -> Me {
+    remember_sign_in(state, Some((&server, uid)));
+    keep_session(state, &server, &client).await;
+    signed_in(app.clone(), state, client, None, server).await
 }
 
 /// Keeps the session for the next start (the keyring, or the 0600 file,
@@ -214,7 +221,7 @@ pub(crate) async fn sign_in_at_start(app: AppHandle) {
 
 /// The contacts; their presence is watched from then on (presence events).
 #[tauri::command]
-pub(crate) async fn contacts(state: State<'_, AppState>) -> Result<Vec<Contact>, UiError> {
+pub(crate) async fn contacts(state: State<'_, AppState>) -> Reply<cmd::contacts> {
     let client = state.client().await?;
     let contacts = client.contacts().await?;
     let max = peal_proto::wire::MAX_WATCHED;
@@ -228,7 +235,7 @@ pub(crate) async fn contacts(state: State<'_, AppState>) -> Result<Vec<Contact>,
 /// Signs out: the event socket closes, "this computer"'s server stops, and
 /// the next start shows the sign-in screen.
 #[tauri::command]
-pub(crate) async fn sign_out(state: State<'_, AppState>) -> Result<(), UiError> {
+pub(crate) async fn sign_out(state: State<'_, AppState>) -> Reply<cmd::sign_out> {
     if let Some(s) = state.signed.lock().await.as_ref() {
         if !s.me.local {
             let _ = s.client.logout().await;
@@ -258,7 +265,7 @@ pub(crate) async fn forget_sign_in(state: &AppState) {
 
 /// This user's devices (settings' "Your devices").
 #[tauri::command]
-pub(crate) async fn devices(state: State<'_, AppState>) -> Result<Vec<DeviceInfo>, UiError> {
+pub(crate) async fn devices(state: State<'_, AppState>) -> Reply<cmd::devices> {
     Ok(state.client().await?.devices().await?)
 }
 
@@ -266,19 +273,19 @@ pub(crate) async fn devices(state: State<'_, AppState>) -> Result<Vec<DeviceInfo
 #[tauri::command]
 pub(crate) async fn sign_out_device(
     state: State<'_, AppState>,
-    device_id: String,
-) -> Result<Vec<DeviceInfo>, UiError> {
+    request: Request<cmd::sign_out_device>,
+) -> Reply<cmd::sign_out_device> {
     let client = state.client().await?;
-    Ok(client.sign_out_device(&DeviceId(device_id)).await?)
+    Ok(client.sign_out_device(&request.device_id).await?)
 }
 
 #[tauri::command]
-pub(crate) async fn groups(state: State<'_, AppState>) -> Result<Vec<GroupInfo>, UiError> {
+pub(crate) async fn groups(state: State<'_, AppState>) -> Reply<cmd::groups> {
     Ok(state.client().await?.groups().await?)
 }
 
 /// The call history.
 #[tauri::command]
-pub(crate) async fn history(state: State<'_, AppState>) -> Result<Vec<HistoryEntry>, UiError> {
+pub(crate) async fn history(state: State<'_, AppState>) -> Reply<cmd::history> {
     Ok(state.client().await?.history(200).await?)
 }

@@ -4,14 +4,14 @@
 use crate::*;
 
 #[tauri::command]
-pub(crate) async fn missed_seen(state: State<'_, AppState>) -> Result<(), UiError> {
+pub(crate) async fn missed_seen(state: State<'_, AppState>) -> Reply<cmd::missed_seen> {
     state.ring.send(ring::Msg::MissedSeen);
     Ok(())
 }
 
 /// The calls ringing here (the incoming window asks when it opens).
 #[tauri::command]
-pub(crate) async fn ringing(state: State<'_, AppState>) -> Result<Vec<CallInfo>, UiError> {
+pub(crate) async fn ringing(state: State<'_, AppState>) -> Reply<cmd::ringing> {
     Ok(state.client().await?.ringing())
 }
 
@@ -53,11 +53,9 @@ pub(crate) async fn place(
 #[tauri::command]
 pub(crate) async fn call(
     state: State<'_, AppState>,
-    receiver: String,
-    group: bool,
-    video: bool,
-) -> Result<CallInfo, UiError> {
-    place(&state, receiver, group, video).await
+    request: Request<cmd::call>,
+) -> Reply<cmd::call> {
+    place(&state, request.receiver, request.group, request.video).await
 }
 
 /// "Call back" from a missed-call notification: the page shows the call.
@@ -100,29 +98,28 @@ pub(crate) async fn decline_call(app: &AppHandle, id: SessionId) -> Result<CallI
 }
 
 #[tauri::command]
-pub(crate) async fn accept(
-    app: AppHandle,
-    session_id: String,
-    video: Option<bool>,
-) -> Result<CallInfo, UiError> {
-    answer(&app, SessionId(session_id), video.unwrap_or(true)).await
+pub(crate) async fn accept(app: AppHandle, request: Request<cmd::accept>) -> Reply<cmd::accept> {
+    answer(&app, request.session_id, request.video).await
 }
 
 #[tauri::command]
-pub(crate) async fn decline(app: AppHandle, session_id: String) -> Result<CallInfo, UiError> {
-    decline_call(&app, SessionId(session_id)).await
+pub(crate) async fn decline(app: AppHandle, request: Request<cmd::decline>) -> Reply<cmd::decline> {
+    decline_call(&app, request.session_id).await
 }
 
 /// Cancels a call still ringing, or leaves/ends one in progress.
 #[tauri::command]
 pub(crate) async fn hang_up(
     state: State<'_, AppState>,
-    session_id: String,
-) -> Result<CallInfo, UiError> {
+    request: Request<cmd::hang_up>,
+) -> Reply<cmd::hang_up> {
+    end_call(&state, request.session_id).await
+}
+
+async fn end_call(state: &AppState, id: SessionId) -> Result<CallInfo, UiError> {
     let client = state.client().await?;
-    let id = SessionId(session_id);
     state.ring.send(ring::Msg::HungUp(id.clone()));
-    leave_media(&state).await;
+    leave_media(state).await;
     Ok(client.hang_up(&id).await?)
 }
 
@@ -131,12 +128,12 @@ pub(crate) async fn hang_up(
 #[tauri::command]
 pub(crate) async fn call_over(
     state: State<'_, AppState>,
-    session_id: String,
-) -> Result<(), UiError> {
+    request: Request<cmd::call_over>,
+) -> Reply<cmd::call_over> {
     if state
         .media()
         .await
-        .is_some_and(|m| m.call().0 == session_id)
+        .is_some_and(|m| *m.call() == request.session_id)
     {
         leave_media(&state).await;
     }
@@ -151,14 +148,20 @@ pub(crate) async fn media(state: &AppState) -> Result<Arc<CallSession>, UiError>
 }
 
 #[tauri::command]
-pub(crate) async fn set_muted(state: State<'_, AppState>, muted: bool) -> Result<(), UiError> {
-    media(&state).await?.set_audio_muted(muted);
+pub(crate) async fn set_muted(
+    state: State<'_, AppState>,
+    request: Request<cmd::set_muted>,
+) -> Reply<cmd::set_muted> {
+    media(&state).await?.set_audio_muted(request.muted);
     Ok(())
 }
 
 #[tauri::command]
-pub(crate) async fn set_camera(state: State<'_, AppState>, on: bool) -> Result<(), UiError> {
-    media(&state).await?.set_video_enabled(on);
+pub(crate) async fn set_camera(
+    state: State<'_, AppState>,
+    request: Request<cmd::set_camera>,
+) -> Reply<cmd::set_camera> {
+    media(&state).await?.set_video_enabled(request.on);
     Ok(())
 }
 
@@ -167,9 +170,9 @@ pub(crate) async fn set_camera(state: State<'_, AppState>, on: bool) -> Result<(
 pub(crate) async fn close_window(
     app: AppHandle,
     state: State<'_, AppState>,
-) -> Result<(), UiError> {
+) -> Reply<cmd::close_window> {
     if let Some(id) = state.current().await {
-        let _ = hang_up(state.clone(), id.0).await;
+        let _ = end_call(&state, id).await;
     }
     shell::hide_main(&app);
     Ok(())

@@ -4,7 +4,7 @@ use crate::*;
 
 /// What sounds now and what was measured (for diagnostics and tests).
 #[tauri::command]
-pub(crate) async fn diagnostics(state: State<'_, AppState>) -> Result<Diagnostics, UiError> {
+pub(crate) async fn diagnostics(state: State<'_, AppState>) -> Reply<cmd::diagnostics> {
     let mut d = state
         .ring
         .diag
@@ -32,7 +32,7 @@ pub(crate) async fn diagnostics(state: State<'_, AppState>) -> Result<Diagnostic
 pub(crate) const LOG_LINES_IN_DIAGNOSTICS: usize = 200;
 
 #[tauri::command]
-pub(crate) async fn get_settings(state: State<'_, AppState>) -> Result<SettingsView, UiError> {
+pub(crate) async fn get_settings(state: State<'_, AppState>) -> Reply<cmd::get_settings> {
     Ok(SettingsView {
         settings: state.settings(),
         ringtones: tones::RINGTONES
@@ -49,9 +49,9 @@ pub(crate) async fn get_settings(state: State<'_, AppState>) -> Result<SettingsV
 pub(crate) async fn watch_devices(
     app: AppHandle,
     state: State<'_, AppState>,
-    microphone: Option<String>,
-) -> Result<(), UiError> {
-    let watch = media::DeviceWatch::start(app, microphone);
+    request: Request<cmd::watch_devices>,
+) -> Reply<cmd::watch_devices> {
+    let watch = media::DeviceWatch::start(app, request.microphone);
     if let Ok(mut w) = state.device_watch.lock() {
         *w = Some(watch);
     }
@@ -59,7 +59,7 @@ pub(crate) async fn watch_devices(
 }
 
 #[tauri::command]
-pub(crate) async fn unwatch_devices(state: State<'_, AppState>) -> Result<(), UiError> {
+pub(crate) async fn unwatch_devices(state: State<'_, AppState>) -> Reply<cmd::unwatch_devices> {
     if let Ok(mut w) = state.device_watch.lock() {
         w.take();
     }
@@ -72,8 +72,8 @@ pub(crate) async fn unwatch_devices(state: State<'_, AppState>) -> Result<(), Ui
 #[tauri::command]
 pub(crate) async fn pick_ringtone(
     window: tauri::WebviewWindow,
-    current: Option<String>,
-) -> Result<Option<String>, UiError> {
+    request: Request<cmd::pick_ringtone>,
+) -> Reply<cmd::pick_ringtone> {
     use tauri_plugin_dialog::DialogExt;
     let mut dialog = window
         .dialog()
@@ -81,7 +81,12 @@ pub(crate) async fn pick_ringtone(
         .set_parent(&window)
         .set_title("Choose a ringtone")
         .add_filter("Sound files", &["wav", "ogg", "oga", "flac", "mp3"]);
-    if let Some(dir) = current.as_deref().map(Path::new).and_then(Path::parent) {
+    if let Some(dir) = request
+        .current
+        .as_deref()
+        .map(Path::new)
+        .and_then(Path::parent)
+    {
         dialog = dialog.set_directory(dir);
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -102,14 +107,13 @@ pub(crate) async fn pick_ringtone(
 #[tauri::command]
 pub(crate) async fn test_sound(
     state: State<'_, AppState>,
-    output: Option<String>,
-    volume: u8,
-) -> Result<(), UiError> {
+    request: Request<cmd::test_sound>,
+) -> Reply<cmd::test_sound> {
     state.player.play(
         peal_desktop_core::ui::Playing::Test.as_str(),
         tones::test_sound(),
-        volume,
-        output.as_deref(),
+        request.volume,
+        request.output.as_deref(),
     );
     Ok(())
 }
@@ -119,8 +123,9 @@ pub(crate) async fn test_sound(
 pub(crate) async fn set_settings(
     app: AppHandle,
     state: State<'_, AppState>,
-    settings: Settings,
-) -> Result<Settings, UiError> {
+    request: Request<cmd::set_settings>,
+) -> Reply<cmd::set_settings> {
+    let settings = request;
     let tone = settings
         .ringtone
         .tone()
