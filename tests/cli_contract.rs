@@ -764,3 +764,132 @@ fn a_call_hung_up_from_another_device_of_the_callee_ends_the_answering_process()
     assert_eq!(events(&a), ["call_ended_message_received", "final"]);
     assert_eq!(a[0]["reason"], "hung_up");
 }
+
+/// `peal` on a machine with a real sound server (PulseAudio, the default
+/// speakers and a plugged-in headset whose microphone plays 440 Hz).
+fn with_sound(mut cmd: Command, home: &std::path::Path) -> Command {
+    let alsa = peal_tests::sound::alsa_config_path(home);
+    cmd.env("HOME", home)
+        .env("XDG_RUNTIME_DIR", home)
+        .env("ALSA_CONFIG_PATH", alsa);
+    cmd
+}
+
+/// Runs `cmd` to its end; it must exit with `code`.
+fn exits(mut cmd: Command, code: i32) -> std::process::Output {
+    let out = cmd.output().expect("peal runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    out
+}
+
+fn cmd_devices() -> Command {
+    let mut c = Command::new(bin("peal"));
+    c.arg("devices");
+    c
+}
+
+fn error_of(out: &std::process::Output) -> Value {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {err:?}: {e}"))
+}
+
+#[test]
+fn peal_devices_lists_the_headset_a_call_on_it_is_heard_there_and_one_not_plugged_in_fails_naming_what_is(
+) {
+    use peal_tests::sound::{heard, plug, Pulse};
+    let home = tempfile::tempdir().expect("home");
+    let log = home.path().join("pulseaudio.log");
+    let mut pulse = Pulse::start(home.path(), &log);
+    plug(home.path(), true, false);
+
+    // The names the flags take, without signing in.
+    let out = exits(with_sound(cmd_devices(), home.path()), 0);
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    for list in ["microphones", "speakers"] {
+        assert!(
+            listed[list]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|d| d == "headset")),
+            "{listed}"
+        );
+    }
+    assert!(listed["cameras"].is_array(), "{listed}");
+
+    // A speaker that is not plugged in: refused before anyone rings, with
+    // what is connected.
+    let s = start_server();
+    let mut call = with_sound(peal(&s, "alice"), home.path());
+    call.args(["call", "bob", "--audio", "--media", "devices"])
+        .args(["--speaker", "Desk speakers"]);
+    let out = exits(call, 6);
+    assert!(out.stdout.is_empty(), "nothing was rung");
+    let v = error_of(&out);
+    assert_eq!(v["error"]["code"], "media_unavailable");
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Desk speakers")
+            && message.contains("connected speakers:")
+            && message.contains("headset"),
+        "{message}"
+    );
+    // A device named for media that uses none is a mistake, said so.
+    let mut call = peal(&s, "alice");
+    call.args([
+        "call",
+        "bob",
+        "--media",
+        "synthetic",
+        "--microphone",
+        "headset",
+    ]);
+    assert_eq!(error_of(&exits(call, 2))["error"]["code"], "bad_request");
+    let history = peal(&s, "alice").arg("history").output().expect("history");
+    assert!(history.stdout.is_empty(), "no call was placed");
+
+    // Bob answers on the headset: alice's tone is heard in it, and what she
+    // receives is its microphone.
+    let recording = pulse.record_headset();
+    let bob = Running::start({
+        let mut c = with_sound(peal(&s, "bob"), home.path());
+        c.args(["answer", "--media", "devices"]).args([
+            "--microphone",
+            "headset",
+            "--speaker",
+            "headset",
+        ]);
+        c
+    });
+    wait_online(&s, "bob");
+    let alice = Running::start({
+        let mut c = peal(&s, "alice");
+        c.args([
+            "call",
+            "bob",
+            "--audio",
+            "--media",
+            "synthetic",
+            "--stats",
+            "--hangup-after",
+            "6000",
+        ]);
+        c
+    });
+    let a = alice.until_final();
+    assert_eq!(a.last().unwrap()["call"]["status"], "ended", "{a:?}");
+    let st = media_stats(&a);
+    assert!(
+        st["received"]["audio_frames"]
+            .as_u64()
+            .is_some_and(|n| n >= 25),
+        "alice receives bob's microphone: {st}"
+    );
+    bob.until_final();
+    let tones: Vec<f64> = (0..8).map(|i| 400.0 + 100.0 * f64::from(i)).collect();
+    let (ratio, peak) = heard(&recording, &tones);
+    assert!(
+        ratio > 20.0 && peak > 0.01,
+        "alice's tone in the headset: {ratio:.1}x the power off its notes, peak {peak}"
+    );
+}

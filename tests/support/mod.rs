@@ -6,6 +6,7 @@
 
 pub mod across;
 pub mod notifications;
+pub mod sound;
 
 use futures_util::{SinkExt, StreamExt};
 use peal_proto::error::ErrorEnvelope;

@@ -110,6 +110,10 @@ enum Command {
     },
     /// Everyone you can call, with presence.
     Contacts,
+    /// The microphones, speakers and cameras this machine has now, by the
+    /// names --microphone, --speaker and --camera take (one JSON line; no
+    /// sign-in).
+    Devices,
     /// Make your account with an invite: --user and --password are the id
     /// and password you pick (8 characters or more). INVITE is the code, or
     /// the whole link (`peal:join?…&invite=CODE` or `https://…/join?invite=CODE`).
@@ -142,11 +146,22 @@ enum MediaMode {
     None,
 }
 
-#[derive(Args, Clone, Copy)]
+#[derive(Args, Clone)]
 struct MediaOpts {
     /// Send and receive call media once the call is accepted.
     #[arg(long, value_enum, default_value_t = MediaMode::None)]
     media: MediaMode,
+    /// (--media devices) The microphone, by a name `peal devices` lists
+    /// (default: the system's).
+    #[arg(long, value_name = "NAME")]
+    microphone: Option<String>,
+    /// (--media devices) The speaker, by a name `peal devices` lists.
+    #[arg(long, value_name = "NAME")]
+    speaker: Option<String>,
+    /// (--media devices) The camera, by a name `peal devices` lists
+    /// (default: the first).
+    #[arg(long, value_name = "NAME")]
+    camera: Option<String>,
     /// Print a `media_stats` line before the final line.
     #[arg(long)]
     stats: bool,
@@ -234,15 +249,16 @@ struct Media {
 
 impl Media {
     fn new(opts: MediaOpts) -> Self {
+        let ticker = opts.stats_every.map(|ms| {
+            let mut i = tokio::time::interval(Duration::from_millis(ms));
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            i
+        });
         Media {
             opts,
             session: None,
             accepted: None,
-            ticker: opts.stats_every.map(|ms| {
-                let mut i = tokio::time::interval(Duration::from_millis(ms));
-                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-                i
-            }),
+            ticker,
         }
     }
 
@@ -257,14 +273,65 @@ impl Media {
         }
     }
 
-    /// With `--media devices`: fails now, with the missing device named, if
-    /// the microphone, speaker or (for video) camera can't be opened — before
-    /// anyone is rung or a call is taken.
+    /// Device names are for `--media devices`: with other media they are a
+    /// usage error (before signing in), not ignored.
+    fn check(opts: &MediaOpts) -> Result<(), Failure> {
+        let named = opts.microphone.is_some() || opts.speaker.is_some() || opts.camera.is_some();
+        if named && opts.media != MediaMode::Devices {
+            return Err(usage(
+                "--microphone, --speaker and --camera choose devices for --media devices",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The devices chosen with --microphone, --speaker and --camera.
+    fn chosen(&self) -> peal_media::devices::Chosen {
+        peal_media::devices::Chosen {
+            microphone: self.opts.microphone.clone(),
+            speaker: self.opts.speaker.clone(),
+            camera: self.opts.camera.clone(),
+        }
+    }
+
+    /// With `--media devices`: fails now, with the missing device named (and
+    /// what is connected, when one was chosen by name), if the microphone,
+    /// speaker or (for video) camera can't be opened — before anyone is rung
+    /// or a call is taken.
     fn probe(&self, video: bool) -> Result<(), Failure> {
         if self.opts.media != MediaMode::Devices {
             return Ok(());
         }
-        peal_media::check_devices(video).map_err(media_failure)
+        let chosen = self.chosen();
+        peal_media::check_devices(video, &chosen).map_err(|e| {
+            type List = fn() -> Vec<String>;
+            let named: [(&str, &Option<String>, List); 3] = [
+                (
+                    "microphone",
+                    &chosen.microphone,
+                    peal_media::devices::microphones,
+                ),
+                ("speaker", &chosen.speaker, peal_media::devices::speakers),
+                ("camera", &chosen.camera, peal_media::devices::cameras),
+            ];
+            let connected = match &e {
+                peal_media::MediaError::NoDevice(m) => named
+                    .into_iter()
+                    .find(|(what, name, _)| name.is_some() && m.starts_with(what))
+                    .map(|(what, _, list)| (what, list())),
+                _ => None,
+            };
+            let mut f = media_failure(e);
+            if let Some((what, now)) = connected {
+                let now = if now.is_empty() {
+                    "none".to_owned()
+                } else {
+                    now.join(", ")
+                };
+                f.message = format!("{}; connected {what}s: {now}", f.message);
+            }
+            f
+        })
     }
 
     /// While it rings: pre-connect (unless --no-pre-connect).
@@ -292,6 +359,7 @@ impl Media {
         }
         let mut settings = peal_media::SessionSettings::new(call.call_type, sources);
         settings.synthetic_detail = self.opts.media == MediaMode::SyntheticHd;
+        settings.devices = self.chosen();
         if let Some(t) = self.accepted {
             settings.t0 = t;
         }
@@ -409,6 +477,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Devices => return devices(),
+        Command::Call { media, .. } | Command::Answer { media, .. } => Media::check(media)?,
+        _ => {}
+    }
     let user = cli
         .user
         .ok_or_else(|| usage("--user (or PEAL_USER) is required"))?;
@@ -518,9 +591,20 @@ async fn command(client: &PealClient, cmd: Command) -> Result<(), Failure> {
             }
             Ok(())
         }
-        // Done in `run`: the account is made as the client signs in.
-        Command::Join { .. } => Ok(()),
+        // Done in `run`: the account is made as the client signs in, and
+        // the devices are listed without one.
+        Command::Join { .. } | Command::Devices => Ok(()),
     }
+}
+
+/// `peal devices`: one line, each list by the names the flags take.
+fn devices() -> Result<(), Failure> {
+    use peal_media::devices::{cameras, microphones, speakers};
+    println!(
+        "{}",
+        json!({"microphones": microphones(), "speakers": speakers(), "cameras": cameras()})
+    );
+    Ok(())
 }
 
 fn one(r: Result<CallInfo, ClientError>) -> Result<(), Failure> {

@@ -42,10 +42,11 @@ fn audio_possible() -> Result<(), String> {
 }
 
 /// Checks, without starting anything, that the devices a call needs can be
-/// opened: the default microphone and speaker, and a camera when `video`.
-pub fn check_devices(video: bool) -> Result<(), MediaError> {
-    check_capture(video, &Chosen::default())?;
-    drop(Speaker::open(None)?);
+/// opened: the chosen (or default) microphone and speaker, and camera when
+/// `video`.
+pub fn check_devices(video: bool, chosen: &Chosen) -> Result<(), MediaError> {
+    check_capture(video, chosen)?;
+    drop(Speaker::open(chosen.speaker.as_deref())?);
     Ok(())
 }
 
@@ -609,7 +610,10 @@ mod tests {
                 other => panic!("{what}: {other:?}"),
             }
         }
-        assert!(matches!(check_devices(false), Err(MediaError::NoDevice(_))));
+        assert!(matches!(
+            check_devices(false, &Chosen::default()),
+            Err(MediaError::NoDevice(_))
+        ));
     }
 
     /// This machine has no camera: the error says so, by name, and nothing panics.
