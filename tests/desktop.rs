@@ -1433,6 +1433,17 @@ async fn in_settings_we_choose_a_headset_hear_it_see_its_level_and_an_unplugged_
         )
         .await;
     assert_eq!(status, json!("Disconnected: headset."));
+    // It stops delivering sound (suspended in the sound server, as a USB
+    // microphone's stream stops when ALSA loses it): the level stops, and
+    // the settings say so rather than show a level that no longer moves.
+    pulse
+        .pactl(&["suspend-source", "headset_mic", "1"])
+        .expect("the headset's microphone stops");
+    app.until(
+        "the metered microphone said to be gone",
+        "return document.getElementById('notice').textContent.includes('The microphone (headset) stopped sending sound');",
+    )
+    .await;
     desktop.screenshot("devices-02-unplugged");
     app.click("#settings-cancel").await;
 

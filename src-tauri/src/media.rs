@@ -4,6 +4,7 @@
 //! decodes; and the settings' watch on the devices.
 
 use crate::*;
+use peal_media::devices::MeterEnd;
 
 /// Notes a media step in the diagnostics (the newest 50).
 pub(crate) fn media_log(state: &AppState, what: String) {
@@ -274,6 +275,10 @@ fn list_devices() -> DeviceList {
 const DEVICE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 /// Microphone frames (20 ms each) per level the settings show: 10 a second.
 const LEVEL_FRAMES: usize = 5;
+/// A microphone that sends no frame for this long is gone: a quiet one
+/// still sends silence every 20 ms, and 3 s leaves room for a sound server
+/// slow to start its stream on a loaded machine.
+const MIC_GONE_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// While the settings are open: the lists, sent again when a device comes
 /// or goes, and the chosen microphone's level. Dropping it stops both.
@@ -301,10 +306,33 @@ impl DeviceWatch {
             .name("peal-mic-level".into())
             .spawn(
                 move || match peal_media::devices::Microphone::open(mic.as_deref()) {
-                    Ok(m) => peal_media::devices::meter(&m, LEVEL_FRAMES, |level| {
-                        tell(&a, UiEvent::MicLevel { level });
-                        !s.load(Ordering::Relaxed)
-                    }),
+                    Ok(m) => {
+                        let end = peal_media::devices::meter(
+                            &m.frames,
+                            LEVEL_FRAMES,
+                            MIC_GONE_AFTER,
+                            |level| {
+                                tell(&a, UiEvent::MicLevel { level });
+                                !s.load(Ordering::Relaxed)
+                            },
+                        );
+                        match end {
+                            MeterEnd::Stopped => {}
+                            MeterEnd::NoFrames | MeterEnd::Closed => {
+                                let which = mic.as_deref().unwrap_or("the default");
+                                tracing::warn!(microphone = which, ?end, "the microphone stopped");
+                                tell(&a, UiEvent::MicLevel { level: 0 });
+                                tell(
+                                    &a,
+                                    UiEvent::Notice {
+                                        message: format!(
+                                            "The microphone ({which}) stopped sending sound: is it still plugged in? Plug it back in and choose it again, or choose another."
+                                        ),
+                                    },
+                                );
+                            }
+                        }
+                    }
                     Err(e) => tell(
                         &a,
                         UiEvent::Notice {

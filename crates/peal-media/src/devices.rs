@@ -244,18 +244,41 @@ pub fn level(frame: &[i16]) -> u8 {
     ((dbfs + 60.0) / 60.0 * 100.0).clamp(0.0, 100.0).round() as u8
 }
 
-/// Reads `mic` until `on_level` says stop (or the microphone ends),
-/// calling it with the loudest [`level`] of every `frames` frames: what a
-/// settings page shows as the microphone's level.
-pub fn meter(mic: &Microphone, frames: usize, mut on_level: impl FnMut(u8) -> bool) {
+/// Why [`meter`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeterEnd {
+    /// `on_level` said stop.
+    Stopped,
+    /// No frame came for the time given: the device went away (unplugged,
+    /// or its stream failed), since a quiet microphone still sends silence.
+    NoFrames,
+    /// The microphone was closed.
+    Closed,
+}
+
+/// Reads a microphone's `frames` until `on_level` says stop, calling it
+/// with the loudest [`level`] of every `per` frames: what a settings page
+/// shows as the microphone's level. A microphone that sends nothing for
+/// `gone_after` has gone away, and the meter says so rather than wait.
+pub fn meter(
+    frames: &mpsc::Receiver<[i16; AUDIO_FRAME]>,
+    per: usize,
+    gone_after: std::time::Duration,
+    mut on_level: impl FnMut(u8) -> bool,
+) -> MeterEnd {
     let mut loudest = 0;
     let mut n = 0;
-    while let Ok(frame) = mic.frames.recv() {
+    loop {
+        let frame = match frames.recv_timeout(gone_after) {
+            Ok(frame) => frame,
+            Err(mpsc::RecvTimeoutError::Timeout) => return MeterEnd::NoFrames,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return MeterEnd::Closed,
+        };
         loudest = loudest.max(level(&frame));
         n += 1;
-        if n >= frames.max(1) {
+        if n >= per.max(1) {
             if !on_level(loudest) {
-                return;
+                return MeterEnd::Stopped;
             }
             (loudest, n) = (0, 0);
         }
@@ -537,6 +560,33 @@ impl Drop for Speaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The settings' level: loud frames show high, quiet ones low; a
+    /// microphone unplugged mid-way (its frames stop) ends the meter with
+    /// `NoFrames` instead of a level stuck on screen and a thread blocked
+    /// for ever.
+    #[test]
+    fn the_meter_shows_the_level_and_notices_a_microphone_that_went_away() {
+        let (tx, rx) = mpsc::sync_channel(100);
+        for amplitude in [16_000i16, 16_000, 30, 30] {
+            tx.send([amplitude; AUDIO_FRAME]).unwrap();
+        }
+        let mut shown = Vec::new();
+        let end = meter(&rx, 2, std::time::Duration::from_millis(50), |l| {
+            shown.push(l);
+            true
+        });
+        assert_eq!(end, MeterEnd::NoFrames);
+        assert_eq!(shown.len(), 2);
+        assert!(shown[0] >= 85 && shown[1] < 20, "{shown:?}");
+
+        tx.send([0; AUDIO_FRAME]).unwrap();
+        let end = meter(&rx, 1, std::time::Duration::from_secs(5), |_| false);
+        assert_eq!(end, MeterEnd::Stopped);
+        drop(tx);
+        let end = meter(&rx, 1, std::time::Duration::from_secs(5), |_| true);
+        assert_eq!(end, MeterEnd::Closed);
+    }
 
     #[test]
     fn yuyv_converts_to_i420_luma_and_subsampled_chroma() {
