@@ -816,6 +816,7 @@ fn peal_devices_lists_the_headset_a_call_on_it_is_heard_there_and_one_not_plugge
         );
     }
     assert!(listed["cameras"].is_array(), "{listed}");
+    assert_eq!(listed["labels"]["headset"], "USB Headset", "{listed}");
 
     // A speaker that is not plugged in: refused before anyone rings, with
     // what is connected.

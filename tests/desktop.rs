@@ -1318,7 +1318,7 @@ async fn in_settings_we_choose_a_headset_hear_it_see_its_level_and_an_unplugged_
     )
     .await;
 
-    // The settings list the headset by the name ALSA gives it.
+    // The settings list the headset as ALSA describes it (its name is the value kept).
     app.click("#open-settings").await;
     app.visible("the settings", "settings").await;
     let has = |id: &str, value: &str, label: &str| {
@@ -1326,12 +1326,12 @@ async fn in_settings_we_choose_a_headset_hear_it_see_its_level_and_an_unplugged_
     };
     app.until(
         "the headset's microphone listed",
-        &has("mic-choice", "headset", "headset"),
+        &has("mic-choice", "headset", "USB Headset"),
     )
     .await;
     app.until(
         "the headset's speaker listed",
-        &has("speaker-choice", "headset", "headset"),
+        &has("speaker-choice", "headset", "USB Headset"),
     )
     .await;
     let choose = |id: &str, value: &str| {
@@ -1371,7 +1371,7 @@ async fn in_settings_we_choose_a_headset_hear_it_see_its_level_and_an_unplugged_
     plug(&home, true, true);
     app.until(
         "the desk speakers offered for the ringtone",
-        &has("ringtone-output", "desk", "desk"),
+        &has("ringtone-output", "desk", "Desk speakers"),
     )
     .await;
     let status = app
@@ -1380,7 +1380,7 @@ async fn in_settings_we_choose_a_headset_hear_it_see_its_level_and_an_unplugged_
             "return document.getElementById('hardware-status').textContent;",
         )
         .await;
-    assert_eq!(status, json!("Connected: desk."));
+    assert_eq!(status, json!("Connected: Desk speakers."));
     app.click("#settings-form button[type=submit]").await;
     app.until(
         "saved",
@@ -1414,7 +1414,7 @@ async fn in_settings_we_choose_a_headset_hear_it_see_its_level_and_an_unplugged_
 
     // The headset unplugged while the settings are open: still chosen, marked.
     app.click("#open-settings").await;
-    // Opened afresh (last time's "Connected: desk." gone), the headset still chosen.
+    // Opened afresh (last time's "Connected: Desk speakers." gone), the headset still chosen.
     app.until(
         "the headset remembered",
         "return document.getElementById('hardware-status').textContent === '' && document.getElementById('mic-choice').value === 'headset';",
@@ -1423,7 +1423,7 @@ async fn in_settings_we_choose_a_headset_hear_it_see_its_level_and_an_unplugged_
     plug(&home, false, true);
     app.until(
         "the headset shown as not connected",
-        &has("mic-choice", "headset", "headset (not connected)"),
+        &has("mic-choice", "headset", "USB Headset (not connected)"),
     )
     .await;
     let status = app
@@ -1432,7 +1432,7 @@ async fn in_settings_we_choose_a_headset_hear_it_see_its_level_and_an_unplugged_
             "const t = document.getElementById('hardware-status').textContent; return t.startsWith('Disconnected') && t;",
         )
         .await;
-    assert_eq!(status, json!("Disconnected: headset."));
+    assert_eq!(status, json!("Disconnected: USB Headset."));
     // It stops delivering sound (suspended in the sound server, as a USB
     // microphone's stream stops when ALSA loses it): the level stops, and
     // the settings say so rather than show a level that no longer moves.
@@ -1441,7 +1441,7 @@ async fn in_settings_we_choose_a_headset_hear_it_see_its_level_and_an_unplugged_
         .expect("the headset's microphone stops");
     app.until(
         "the metered microphone said to be gone",
-        "return document.getElementById('notice').textContent.includes('The microphone (headset) stopped sending sound');",
+        "return document.getElementById('notice').textContent.includes('The microphone (USB Headset) stopped sending sound');",
     )
     .await;
     desktop.screenshot("devices-02-unplugged");

@@ -268,6 +268,7 @@ fn list_devices() -> DeviceList {
         microphones: devices::microphones(),
         speakers: devices::speakers(),
         cameras: devices::cameras(),
+        labels: devices::descriptions(),
     }
 }
 
@@ -307,6 +308,14 @@ impl DeviceWatch {
             .spawn(
                 move || match peal_media::devices::Microphone::open(mic.as_deref()) {
                     Ok(m) => {
+                        // Said as the system describes it, asked now: once
+                        // it is unplugged, the description is gone too.
+                        let which = match mic.as_deref() {
+                            Some(n) => peal_media::devices::descriptions()
+                                .remove(n)
+                                .unwrap_or_else(|| n.to_owned()),
+                            None => "the default".to_owned(),
+                        };
                         let end = peal_media::devices::meter(
                             &m.frames,
                             LEVEL_FRAMES,
@@ -319,8 +328,7 @@ impl DeviceWatch {
                         match end {
                             MeterEnd::Stopped => {}
                             MeterEnd::NoFrames | MeterEnd::Closed => {
-                                let which = mic.as_deref().unwrap_or("the default");
-                                tracing::warn!(microphone = which, ?end, "the microphone stopped");
+                                tracing::warn!(microphone = %which, ?end, "the microphone stopped");
                                 tell(&a, UiEvent::MicLevel { level: 0 });
                                 tell(
                                     &a,

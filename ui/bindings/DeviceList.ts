@@ -4,4 +4,9 @@
  * The microphones, speakers and cameras connected now, each by the name
  * the system gives it (what the settings remember).
  */
-export type DeviceList = { microphones: Array<string>, speakers: Array<string>, cameras: Array<string>, };
+export type DeviceList = { microphones: Array<string>, speakers: Array<string>, cameras: Array<string>, 
+/**
+ * What people read for a name, where the system describes it ("USB
+ * Headset" for `headset`); a name without one is shown as it is.
+ */
+labels: { [key in string]: string }, };

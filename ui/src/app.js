@@ -529,7 +529,7 @@ async function openSettings() {
 
 /** The microphones, speakers and cameras connected now (kept current while the settings are open). */
 /** @type {import("../bindings/DeviceList").DeviceList} */
-let hardware = { microphones: [], speakers: [], cameras: [] };
+let hardware = { microphones: [], speakers: [], cameras: [], labels: {} };
 /** The devices connected when the settings opened (what changes are told against). */
 /** @type {import("../bindings/DeviceList").DeviceList} */
 let hardwareAtOpen = hardware;
@@ -547,7 +547,9 @@ function select(id) {
 function renderHardware(chosen) {
   const fill = (/** @type {string} */ id, /** @type {string[]} */ names, /** @type {string | null} */ value, /** @type {string} */ label) => {
     const sel = select(id);
-    sel.replaceChildren(...deviceOptions(names, value, label).map((o) => new Option(o.label, o.value)));
+    // What the system called a device stays known once it is unplugged.
+    const labels = { ...hardwareAtOpen.labels, ...hardware.labels };
+    sel.replaceChildren(...deviceOptions(names, value, label, labels).map((o) => new Option(o.label, o.value)));
     sel.value = value || "";
   };
   fill("mic-choice", hardware.microphones, chosen.microphone, "System default");

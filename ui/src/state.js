@@ -300,16 +300,25 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
  * One device choice in the settings: the system's default first, then each
  * device connected now (ALSA's own "default" is the first choice already),
  * and a remembered device that is unplugged kept and marked, so opening the
- * settings without the headset never forgets it. Value "" is the default.
+ * settings without the headset never forgets it. Each shows as the system
+ * describes it ("USB Headset"), by its name where it has no description or
+ * two share one. Value "" is the default.
  * @param {string[]} connected
  * @param {string | null} chosen
  * @param {string} defaultLabel
+ * @param {Record<string, string | undefined>} [labels] what people read for a name (the system's description)
  * @returns {{value: string, label: string}[]}
  */
-export function deviceOptions(connected, chosen, defaultLabel) {
+export function deviceOptions(connected, chosen, defaultLabel, labels = {}) {
   const out = [{ value: "", label: defaultLabel }];
-  for (const name of connected) if (name !== "default") out.push({ value: name, label: name });
-  if (chosen && chosen !== "default" && !connected.includes(chosen)) out.push({ value: chosen, label: `${chosen} (not connected)` });
+  const named = (/** @type {string} */ name) => labels[name] ?? name;
+  const shown = connected.filter((n) => n !== "default");
+  for (const name of shown) {
+    // Two devices the system describes alike are told apart by their names.
+    const twin = shown.some((other) => other !== name && named(other) === named(name));
+    out.push({ value: name, label: twin ? `${named(name)} (${name})` : named(name) });
+  }
+  if (chosen && chosen !== "default" && !connected.includes(chosen)) out.push({ value: chosen, label: `${named(chosen)} (not connected)` });
   return out;
 }
 
@@ -324,7 +333,9 @@ export function deviceChanges(before, after) {
   const all = (/** @type {import("../bindings/DeviceList").DeviceList} */ l) =>
     new Set([...l.microphones, ...l.speakers, ...l.cameras].filter((n) => n !== "default"));
   const [was, now] = [all(before), all(after)];
+  const labels = { ...before.labels, ...after.labels };
+  const said = (/** @type {string[]} */ names) => names.map((n) => labels[n] ?? n).join(", ");
   const came = [...now].filter((n) => !was.has(n));
   const went = [...was].filter((n) => !now.has(n));
-  return [came.length ? `Connected: ${came.join(", ")}.` : "", went.length ? `Disconnected: ${went.join(", ")}.` : ""].filter(Boolean).join(" ");
+  return [came.length ? `Connected: ${said(came)}.` : "", went.length ? `Disconnected: ${said(went)}.` : ""].filter(Boolean).join(" ");
 }

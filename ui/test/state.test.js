@@ -300,7 +300,7 @@ describe("contacts and history for every day", () => {
 });
 
 describe("device choice", () => {
-  const list = (mics, speakers = [], cameras = []) => ({ microphones: mics, speakers, cameras });
+  const list = (mics, speakers = [], cameras = [], labels = {}) => ({ microphones: mics, speakers, cameras, labels });
 
   it("offers the system default, then each connected device, without ALSA's own default twice", () => {
     expect(deviceOptions(["default", "USB Headset"], null, "System default")).toEqual([
@@ -314,6 +314,15 @@ describe("device choice", () => {
     expect(opts.map((o) => o.value)).toEqual(["", "Jabra"]);
     expect(opts[1].label).toBe("Jabra (not connected)");
     expect(deviceOptions(["Jabra"], "Jabra", "x").filter((o) => o.value === "Jabra")).toHaveLength(1);
+  });
+
+  it("shows each device as the system describes it, telling apart two described alike, and keeps the description of one unplugged", () => {
+    const labels = { headset: "USB Headset", "front:CARD=PCH,DEV=0": "HDA Intel PCH — Front", "surround40:CARD=PCH,DEV=0": "HDA Intel PCH — Front" };
+    const opts = deviceOptions(["default", "headset", "front:CARD=PCH,DEV=0", "surround40:CARD=PCH,DEV=0", "pulse"], null, "System default", labels);
+    expect(opts.map((o) => o.label)).toEqual(["System default", "USB Headset", "HDA Intel PCH — Front (front:CARD=PCH,DEV=0)", "HDA Intel PCH — Front (surround40:CARD=PCH,DEV=0)", "pulse"]);
+    expect(opts[1].value).toBe("headset");
+    expect(deviceOptions([], "headset", "x", labels)[1].label).toBe("USB Headset (not connected)");
+    expect(deviceChanges(list(["headset"], [], [], labels), list([]))).toBe("Disconnected: USB Headset.");
   });
 
   it("says which devices were plugged in and which were taken out", () => {

@@ -597,12 +597,18 @@ async fn command(client: &PealClient, cmd: Command) -> Result<(), Failure> {
     }
 }
 
-/// `peal devices`: one line, each list by the names the flags take.
+/// `peal devices`: one line, each list by the names the flags take, and
+/// what the system calls the ones it describes.
 fn devices() -> Result<(), Failure> {
-    use peal_media::devices::{cameras, microphones, speakers};
+    use peal_media::devices::{cameras, descriptions, microphones, speakers};
     println!(
         "{}",
-        json!({"microphones": microphones(), "speakers": speakers(), "cameras": cameras()})
+        json!({
+            "microphones": microphones(),
+            "speakers": speakers(),
+            "cameras": cameras(),
+            "labels": descriptions(),
+        })
     );
     Ok(())
 }

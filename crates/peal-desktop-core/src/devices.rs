@@ -61,6 +61,7 @@ mod tests {
             microphones: names(&["default", "USB Headset"]),
             speakers: names(&["default", "USB Headset", "Speakers"]),
             cameras: names(&["HD Webcam"]),
+            labels: Default::default(),
         }
     }
 

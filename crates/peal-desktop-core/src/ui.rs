@@ -217,6 +217,9 @@ pub struct DeviceList {
     pub microphones: Vec<String>,
     pub speakers: Vec<String>,
     pub cameras: Vec<String>,
+    /// What people read for a name, where the system describes it ("USB
+    /// Headset" for `headset`); a name without one is shown as it is.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// What the page needs at start: sign in on this computer at once (`make

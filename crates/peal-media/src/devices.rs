@@ -134,11 +134,36 @@ fn audio_names(
 /// The audio devices the system names now, asked without opening any
 /// (ALSA's hints); `None` where there is no such list.
 fn system_names() -> Option<Vec<String>> {
+    hints().map(|h| h.into_iter().map(|(name, _)| name).collect())
+}
+
+/// What the system calls each audio device that has a description, for
+/// people to read ("USB Headset" for `headset`, "HDA Intel PCH, ALC892
+/// Analog — Front output / input" for `front:CARD=PCH,DEV=0`): ALSA's hint
+/// descriptions, their lines joined; empty where the system has none.
+pub fn descriptions() -> std::collections::BTreeMap<String, String> {
+    hints()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(name, desc)| {
+            let lines: Vec<&str> = desc.as_deref()?.lines().map(str::trim).collect();
+            let text = lines
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" — ");
+            (!text.is_empty()).then_some((name, text))
+        })
+        .collect()
+}
+
+/// ALSA's PCM hints: each device's name and description.
+fn hints() -> Option<Vec<(String, Option<String>)>> {
     #[cfg(target_os = "linux")]
     {
         alsa::device_name::HintIter::new_str(None, "pcm")
             .ok()
-            .map(|hints| hints.filter_map(|h| h.name).collect())
+            .map(|hints| hints.filter_map(|h| Some((h.name?, h.desc))).collect())
     }
     #[cfg(not(target_os = "linux"))]
     {
