@@ -1798,10 +1798,13 @@ async fn at_login_peal_starts_hidden_in_the_tray_signed_in_and_a_call_still_ring
     // The settings switch takes it away and puts it back.
     for on in [false, true] {
         app.click("#open-settings").await;
+        // Shown, so filled from this opening's settings: the switch keeps
+        // its state while the settings are hidden, so its state alone could
+        // be last time's, and a click before the fill would be undone.
         app.until(
             "the switch shows how it is",
             &format!(
-                "return document.getElementById('start-at-login').checked === {};",
+                "return !document.getElementById('settings').hidden && document.getElementById('start-at-login').checked === {};",
                 !on
             ),
         )
