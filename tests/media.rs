@@ -204,6 +204,7 @@ fn unix_now_ms() -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_only_call_through_coturn_with_credentials_from_peal_server_and_expired_ones_refused()
 {
+    peal_tests::log_to_test_output();
     let turn = peal_tests::Coturn::start("a-secret-shared-with-coturn");
     let server = relay_server(&turn).await;
     let (alice, _bob, a, b) = media_call(&server, relay).await;
@@ -241,6 +242,84 @@ async fn relay_only_call_through_coturn_with_credentials_from_peal_server_and_ex
         e.username.as_deref().unwrap_or_default(),
         e.credential.as_deref().unwrap_or_default()
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_a_relay_the_caller_s_candidates_arriving_half_a_second_late_still_connect() {
+    // Through a relay, the callee's allocation drops the caller's checks
+    // until the callee has the caller's candidate (that is when it asks
+    // coturn for the permission). Candidates that come late (a far or slow
+    // signaling path, a loaded machine) leave the caller's checks unanswered
+    // that long. Giving a pair up after 8 checks 20 ms apart left the
+    // caller with no pair to nominate and the call without media for good
+    // (the relay call scenario failed so, once in about four full runs).
+    peal_tests::log_to_test_output();
+    let turn = peal_tests::Coturn::start("late-candidates");
+    let expiry = unix_now_ms() as u64 / 1000 + 600;
+    let config = |uid: &str| {
+        let (username, credential) =
+            peal_server::turn::turn_credential(&turn.secret, &uid.into(), expiry);
+        let shipped =
+            peal_media::SessionSettings::new(CallType::Video, peal_media::Sources::Synthetic);
+        peal_media::link::LinkConfig {
+            ice_servers: vec![peal_proto::wire::IceServer {
+                urls: vec![turn.url()],
+                username: Some(username),
+                credential: Some(credential),
+            }],
+            relay_only: true,
+            bind: vec!["127.0.0.1:0".to_owned()],
+            ice_check_interval: shipped.ice_check_interval,
+            ice_disconnected_timeout: shipped.ice_disconnected_timeout,
+        }
+    };
+    let (a_tx, mut a_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (b_tx, mut b_rx) = tokio::sync::mpsc::unbounded_channel();
+    let alice = peal_media::link::Link::new(1, &config("alice"), a_tx)
+        .await
+        .expect("alice's link");
+    let bob = peal_media::link::Link::new(2, &config("bob"), b_tx)
+        .await
+        .expect("bob's link");
+    let offer = alice.create_offer(false).await.expect("offer");
+    let answer = bob.answer(offer).await.expect("answer");
+    alice.accept_answer(answer).await.expect("answer taken");
+
+    // Bob's candidates reach alice at once, alice's reach bob 500 ms late.
+    let late = Duration::from_millis(500);
+    let (late_tx, mut late_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (mut a_up, mut b_up) = (false, false);
+    let deadline = tokio::time::sleep(Duration::from_secs(15));
+    tokio::pin!(deadline);
+    while !(a_up && b_up) {
+        use peal_media::link::LinkEvent;
+        tokio::select! {
+            Some(e) = a_rx.recv() => match e {
+                LinkEvent::LocalIce { candidate, sdp_mid, sdp_mline_index, .. } => {
+                    let tx = late_tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(late).await;
+                        let _ = tx.send((candidate, sdp_mid, sdp_mline_index));
+                    });
+                }
+                LinkEvent::IceConnected { .. } => a_up = true,
+                _ => {}
+            },
+            Some(e) = b_rx.recv() => match e {
+                LinkEvent::LocalIce { candidate, sdp_mid, sdp_mline_index, .. } => {
+                    alice.add_ice(candidate, sdp_mid, sdp_mline_index).await.expect("bob's candidate");
+                }
+                LinkEvent::IceConnected { .. } => b_up = true,
+                _ => {}
+            },
+            Some((c, mid, idx)) = late_rx.recv() => {
+                bob.add_ice(c, mid, idx).await.expect("alice's candidate");
+            }
+            () = &mut deadline => panic!(
+                "ICE through the relay never connected in 15 s (alice {a_up}, bob {b_up})"
+            ),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -398,6 +477,7 @@ async fn next_media_event(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ice_restarts_after_the_relay_path_is_cut_and_media_flows_again() {
+    peal_tests::log_to_test_output();
     let turn = peal_tests::Coturn::start("restart-secret");
     let port = turn.port;
     let server = relay_server(&turn).await;

@@ -20,7 +20,7 @@ use peal_server::{Config, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -756,6 +756,8 @@ impl Coturn {
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
+                // Into the test's output, shown when it fails.
+                eprintln!("coturn:{port}: {line}");
                 if line.contains("Total General servers") {
                     let _ = tx.send(());
                 }
@@ -763,12 +765,30 @@ impl Coturn {
         });
         rx.recv_timeout(Duration::from_secs(10))
             .expect("coturn ready within 10 s");
-        Coturn {
+        let turn = Coturn {
             port,
             secret: secret.to_owned(),
             child,
             _dir: dir,
+        };
+        // "Total General servers" is logged before coturn's auth threads
+        // start: ready means it grants an allocation to a valid credential.
+        let expiry = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs()
+            + 600;
+        let uid = peal_proto::UserId::from("ready-check");
+        let (user, pass) = peal_server::turn::turn_credential(secret, &uid, expiry);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !turn.allocates(&user, &pass) {
+            assert!(
+                Instant::now() < deadline,
+                "coturn on {port} granted no allocation within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
+        turn
     }
 
     pub fn url(&self) -> String {
@@ -935,4 +955,20 @@ pub fn alsa_to_file(home: &std::path::Path) -> PathBuf {
     )
     .expect("asoundrc");
     capture
+}
+
+/// Logs to the test's stderr (shown by the runner when the test fails):
+/// warnings from everything, and what webrtc-rs's ICE and TURN layers and
+/// our media session say about gathering and connecting. `RUST_LOG`
+/// overrides it.
+pub fn log_to_test_output() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "warn,peal_media=debug,webrtc::peer_connection::transport=debug,rtc_ice=debug,rtc_turn=debug",
+        )
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

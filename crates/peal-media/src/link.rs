@@ -63,6 +63,20 @@ const NACK_HISTORY: u16 = 1024;
 const FEEDBACK_SSRC: u32 = 1;
 /// How often the path's round trip is read (it sets the jitter buffer's wait).
 const RTT_EVERY: Duration = Duration::from_secs(1);
+/// How long a candidate pair is checked before it is given up, unanswered.
+/// webrtc-rs counts it in checks (7 by default), so at our 20 ms interval a
+/// pair was failed after 160 ms. Through a relay the first answer has to
+/// wait for the other side to get our candidate and open a permission for
+/// us, and across a continent for a 300 ms round trip; a failed pair is
+/// never checked again, so the call stayed without media. libwebrtc gives
+/// an unanswered connection 5 s before it calls it unwritable.
+const PAIR_CHECKED_FOR: Duration = Duration::from_secs(5);
+
+/// [`PAIR_CHECKED_FOR`] in checks `interval` apart.
+fn checks_per_pair(interval: Duration) -> u16 {
+    let each = interval.as_millis().max(1);
+    u16::try_from(PAIR_CHECKED_FOR.as_millis().div_ceil(each)).unwrap_or(u16::MAX)
+}
 
 /// How a link is set up.
 #[derive(Clone, Debug)]
@@ -770,7 +784,10 @@ async fn peer_connection(
         handler.video_loss.clone(),
     )?;
     let mut settings = SettingEngineBuilder::new()
-        .with_ice_connection_attempts(Some(cfg.ice_check_interval), None)
+        .with_ice_connection_attempts(
+            Some(cfg.ice_check_interval),
+            Some(checks_per_pair(cfg.ice_check_interval)),
+        )
         // ICE `failed` only after our own 30 s give-up: until then an ICE
         // restart may still bring the link back.
         .with_ice_timeouts(
@@ -784,6 +801,11 @@ async fn peer_connection(
         .with_include_loopback_candidate(cfg.bind.iter().any(|b| b.starts_with("127.")));
     if !mdns {
         settings = settings.with_multicast_dns_mode(MulticastDnsMode::Disabled);
+    }
+    if cfg.relay_only {
+        // webrtc-rs waits 2 s before it nominates a relay pair, in case a
+        // direct one answers; relay-only, none ever will.
+        settings = settings.with_relay_acceptance_min_wait(Some(Duration::ZERO));
     }
     let servers = cfg
         .ice_servers
