@@ -35,7 +35,7 @@ impl Server {
         summary: String,
         body: String,
         actions: Vec<String>,
-        _hints: HashMap<String, zbus::OwnedVariant>,
+        _hints: HashMap<String, zbus::zvariant::OwnedValue>,
         _expire_timeout: i32,
     ) -> u32 {
         let mut shown = self.0.shown.lock().unwrap();
@@ -79,8 +79,11 @@ impl Daemon {
     pub async fn start(bus: &str) -> Daemon {
         let d = Daemon::default();
         let conn = zbus::connection::Builder::address(bus)
+            .expect("a D-Bus address")
             .name(IFACE)
+            .expect("a well-known name")
             .serve_at(PATH, Server(d.clone()))
+            .expect("an object path")
             .build()
             .await
             .expect("the stand-in daemon is on the bus");
