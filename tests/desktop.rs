@@ -1452,7 +1452,7 @@ async fn in_settings_we_choose_a_headset_hear_it_see_its_level_and_an_unplugged_
     let said = app
         .until(
             "the call says the headset is gone",
-            "const t = document.getElementById('notice').textContent; return t.includes('headset is not connected') && t;",
+            "const t = document.getElementById('notice').textContent; return t.includes('USB Headset is not connected') && t;",
         )
         .await;
     assert!(

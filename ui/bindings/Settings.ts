@@ -27,6 +27,13 @@ ringtone_output: string | null,
  */
 camera: string | null, 
 /**
+ * How the system described each chosen device when it was chosen
+ * ("USB Headset" for `headset`), so a call can name one that has since
+ * been unplugged as the person knows it. Kept by the app
+ * ([`crate::devices::remember_labels`]); the page passes it through.
+ */
+device_labels: { [key in string]: string }, 
+/**
  * Peal starts (hidden in the tray) when the user logs in, so calls
  * ring after a reboot without opening it.
  */

@@ -5,6 +5,7 @@
 
 use crate::settings::Settings;
 use crate::ui::DeviceList;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The devices a call opens (`None`: the system's default), and what the
 /// person should be told about them.
@@ -20,10 +21,12 @@ pub struct ForCall {
 /// devices connected `now`.
 pub fn for_call(settings: &Settings, now: &DeviceList, video: bool) -> ForCall {
     let mut notices = Vec::new();
+    let labels = &settings.device_labels;
     let mut pick = |chosen: &Option<String>, connected: &[String], instead: &str| match chosen {
         Some(name) if !connected.contains(name) => {
+            let known_as = labels.get(name).unwrap_or(name);
             notices.push(format!(
-                "{name} is not connected: this call uses {instead}."
+                "{known_as} is not connected: this call uses {instead}."
             ));
             None
         }
@@ -46,6 +49,30 @@ pub fn for_call(settings: &Settings, now: &DeviceList, video: bool) -> ForCall {
         camera,
         notices,
     }
+}
+
+/// Keeps `settings.device_labels` to the chosen devices: how the system
+/// describes each now (`now`, name → description), or, for one that is not
+/// connected now, how it was described when it was chosen.
+pub fn remember_labels(settings: &mut Settings, now: &BTreeMap<String, String>) {
+    let chosen: BTreeSet<&String> = [
+        &settings.microphone,
+        &settings.speaker,
+        &settings.ringtone_output,
+        &settings.camera,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let before = &settings.device_labels;
+    let kept = chosen
+        .into_iter()
+        .filter_map(|name| {
+            let label = now.get(name).or_else(|| before.get(name))?;
+            Some((name.clone(), label.clone()))
+        })
+        .collect();
+    settings.device_labels = kept;
 }
 
 #[cfg(test)]
@@ -108,5 +135,43 @@ mod tests {
         // An audio call opens no camera and says nothing of one.
         let audio = for_call(&s, &connected(), false);
         assert_eq!(audio.notices.len(), 2, "{:?}", audio.notices);
+    }
+
+    #[test]
+    fn an_unplugged_headset_is_named_as_the_system_described_it_when_it_was_chosen() {
+        let described = BTreeMap::from([
+            ("headset".to_owned(), "USB Headset".to_owned()),
+            ("pulse".to_owned(), "PulseAudio Sound Server".to_owned()),
+        ]);
+        // Chosen while plugged in: its description is kept, not the others'.
+        let mut s = Settings {
+            microphone: Some("headset".into()),
+            speaker: Some("headset".into()),
+            ..Settings::default()
+        };
+        remember_labels(&mut s, &described);
+        assert_eq!(
+            s.device_labels,
+            BTreeMap::from([("headset".to_owned(), "USB Headset".to_owned())])
+        );
+        // Saved again while it is unplugged: the description stays.
+        remember_labels(&mut s, &BTreeMap::new());
+        assert_eq!(
+            s.device_labels.get("headset").map(String::as_str),
+            Some("USB Headset")
+        );
+        let got = for_call(&s, &connected(), false);
+        assert_eq!(
+            got.notices,
+            [
+                "USB Headset is not connected: this call uses the default microphone.",
+                "USB Headset is not connected: this call uses the default speaker.",
+            ]
+        );
+        // Back to the defaults: nothing is kept of it.
+        s.microphone = None;
+        s.speaker = None;
+        remember_labels(&mut s, &described);
+        assert!(s.device_labels.is_empty(), "{:?}", s.device_labels);
     }
 }

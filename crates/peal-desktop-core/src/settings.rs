@@ -62,6 +62,11 @@ pub struct Settings {
     /// kept an index, which reads as the first camera.
     #[serde(deserialize_with = "camera_by_name")]
     pub camera: Option<String>,
+    /// How the system described each chosen device when it was chosen
+    /// ("USB Headset" for `headset`), so a call can name one that has since
+    /// been unplugged as the person knows it. Kept by the app
+    /// ([`crate::devices::remember_labels`]); the page passes it through.
+    pub device_labels: std::collections::BTreeMap<String, String>,
     /// Peal starts (hidden in the tray) when the user logs in, so calls
     /// ring after a reboot without opening it.
     pub start_at_login: bool,
@@ -82,6 +87,7 @@ impl Default for Settings {
             speaker: None,
             ringtone_output: None,
             camera: None,
+            device_labels: Default::default(),
             start_at_login: true,
             this_computer: false,
             server: None,

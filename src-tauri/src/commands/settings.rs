@@ -135,6 +135,10 @@ pub(crate) async fn set_settings(
     }
     let mut s = settings;
     s.ringtone_volume = s.ringtone_volume.min(100);
+    let described = tauri::async_runtime::spawn_blocking(peal_media::devices::descriptions)
+        .await
+        .unwrap_or_default();
+    peal_desktop_core::devices::remember_labels(&mut s, &described);
     if s.start_at_login != state.settings().start_at_login {
         shell::start_at_login(&app, s.start_at_login)
             .map_err(|why| UiError::new(AppErrorCode::StartAtLogin, why))?;
