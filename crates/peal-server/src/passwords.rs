@@ -5,13 +5,15 @@
 //! on tokio's blocking pool, every concurrent login allocated one, and the
 //! freed blocks stayed with whichever malloc arena the thread used: 200
 //! concurrent bad logins took the server to 12 GB. Here the pool's threads
-//! keep their blocks and reuse them, so password checking costs
-//! `workers × 19 MiB` whatever the load, and a check that cannot start
-//! within the deadline is refused ([`Busy`]) instead of queueing without end.
-
+//! keep their blocks and reuse them while checks keep coming, so password
+//! checking costs at most `workers × 19 MiB` whatever the load, and a check
+//! that cannot start within the deadline is refused ([`Busy`]) instead of
+//! queueing without end. A worker with nothing to do for [`KEEP_MEMORY_FOR`]
+//! gives its block back: the desktop's embedded server checks two passwords
+//! at start and then held 19 MiB for good (a sixth of the idle app).
 use argon2::password_hash::{PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use std::sync::mpsc as std_mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
@@ -19,6 +21,13 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 /// A valid Argon2 hash of a password nobody has, verified against when the
 /// user does not exist, so "no such user" and "wrong password" take as long.
 pub const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$X1T6nGi3CEa+Q8O/gvMbJj8mmsbpxsV2EVzd0AlASqM";
+
+/// How long a worker keeps its Argon2 memory with no check to do. Within a
+/// burst of sign-ins (a team arriving, a flood) each check reuses it instead
+/// of allocating 19 MiB again; a few seconds after the last one it goes back
+/// to the system. Long beside a check (~40 ms), short beside the time an
+/// idle app is measured or looked at.
+pub const KEEP_MEMORY_FOR: Duration = Duration::from_secs(5);
 
 /// Largest memory cost accepted from a stored hash (KiB): a hash written
 /// with more (by hand, or by a future default) is refused, not allocated.
@@ -52,21 +61,25 @@ enum Work {
 #[derive(Clone)]
 pub struct Verifier {
     permits: Arc<Semaphore>,
-    jobs: std_mpsc::SyncSender<Job>,
+    jobs: crossbeam_channel::Sender<Job>,
     deadline: Duration,
+    /// Bytes of Argon2 memory the workers hold now.
+    held: Arc<AtomicUsize>,
 }
 
 impl Verifier {
-    /// `workers` threads (at least one); a check waits at most `deadline` to start.
-    pub fn new(workers: usize, deadline: Duration) -> Verifier {
+    /// `workers` threads (at least one); a check waits at most `deadline` to
+    /// start; an idle worker frees its memory after `keep_memory_for`.
+    pub fn new(workers: usize, deadline: Duration, keep_memory_for: Duration) -> Verifier {
         let workers = workers.max(1);
-        let (jobs, rx) = std_mpsc::sync_channel::<Job>(workers);
-        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let (jobs, rx) = crossbeam_channel::bounded::<Job>(workers);
+        let held = Arc::new(AtomicUsize::new(0));
         for i in 0..workers {
             let rx = rx.clone();
+            let held = held.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("peal-argon2-{i}"))
-                .spawn(move || worker(&rx));
+                .spawn(move || worker(&rx, &held, keep_memory_for));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a password worker");
             }
@@ -75,6 +88,7 @@ impl Verifier {
             permits: Arc::new(Semaphore::new(workers)),
             jobs,
             deadline,
+            held,
         }
     }
 
@@ -82,7 +96,13 @@ impl Verifier {
     /// core while a login flood hashes), at least one.
     pub fn for_this_machine(deadline: Duration) -> Verifier {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Verifier::new(cores.saturating_sub(1).max(1), deadline)
+        Verifier::new(cores.saturating_sub(1).max(1), deadline, KEEP_MEMORY_FOR)
+    }
+
+    /// Bytes of Argon2 memory the pool holds now (0 once idle for
+    /// [`KEEP_MEMORY_FOR`]).
+    pub fn memory_held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
     }
 
     /// Whether `password` matches `hash` (with no hash: the same effort, then no).
@@ -116,20 +136,39 @@ impl Verifier {
     }
 }
 
-fn worker(rx: &std::sync::Mutex<std_mpsc::Receiver<Job>>) {
+fn worker(rx: &crossbeam_channel::Receiver<Job>, held: &AtomicUsize, keep: Duration) {
     let mut memory: Vec<Block> = Vec::new();
     loop {
-        let job = {
-            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+        let job = if memory.is_empty() {
             match rx.recv() {
                 Ok(job) => job,
                 Err(_) => return,
+            }
+        } else {
+            match rx.recv_timeout(keep) {
+                Ok(job) => job,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    held.fetch_sub(std::mem::size_of_val(&memory[..]), Ordering::Relaxed);
+                    memory = Vec::new();
+                    // Blocks this size may have come from this thread's arena
+                    // (glibc's mmap threshold rises with each freed mapping):
+                    // hand them back too.
+                    crate::memory::release();
+                    continue;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
             }
         };
         // The permit goes back with the job, after the work.
         match job.work {
             Work::Verify { hash, done } => {
-                let _ = done.send(check(&job.password, hash.as_deref(), &mut memory));
+                let before = std::mem::size_of_val(&memory[..]);
+                let ok = check(&job.password, hash.as_deref(), &mut memory);
+                held.fetch_add(
+                    std::mem::size_of_val(&memory[..]) - before,
+                    Ordering::Relaxed,
+                );
+                let _ = done.send(ok);
             }
             Work::Hash { done } => {
                 let _ = done.send(crate::auth::hash_password(&job.password).ok());
@@ -210,7 +249,7 @@ mod tests {
 
     #[tokio::test]
     async fn with_every_worker_busy_past_the_deadline_a_check_is_refused() {
-        let v = Verifier::new(1, Duration::from_millis(1));
+        let v = Verifier::new(1, Duration::from_millis(1), KEEP_MEMORY_FOR);
         let h = crate::auth::hash_password("pw").unwrap();
         // Hold the only permit as a running check would.
         let held = v.permits.clone().acquire_owned().await.unwrap();
@@ -220,5 +259,34 @@ mod tests {
         assert_eq!(v.verify("pw".into(), Some(h)).await, Ok(true));
         let made = v.hash("new pw".into()).await.unwrap().unwrap();
         assert_eq!(v.verify("new pw".into(), Some(made)).await, Ok(true));
+    }
+
+    #[tokio::test]
+    async fn an_idle_pool_gives_its_memory_back_and_a_later_check_still_works() {
+        // Long beside a stalled test thread, so "kept" can't be read late.
+        let keep = Duration::from_secs(1);
+        let v = Verifier::new(1, Duration::from_secs(5), keep);
+        let h = crate::auth::hash_password("pw").unwrap();
+        assert_eq!(v.memory_held(), 0, "nothing is held before the first check");
+        assert_eq!(v.verify("pw".into(), Some(h.clone())).await, Ok(true));
+        let one_check = Params::try_from(&PasswordHash::new(&h).unwrap())
+            .unwrap()
+            .block_count()
+            * std::mem::size_of::<Block>();
+        assert_eq!(
+            v.memory_held(),
+            one_check,
+            "the block is kept for the next check"
+        );
+        let idle = std::time::Instant::now();
+        while v.memory_held() != 0 {
+            assert!(
+                idle.elapsed() < Duration::from_secs(10),
+                "the idle worker never freed its block"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(v.verify("pw".into(), Some(h)).await, Ok(true));
+        assert_eq!(v.memory_held(), one_check);
     }
 }
