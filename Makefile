@@ -38,6 +38,9 @@ ui-check: deps
 test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@# The signaling-only CLI (no codecs) builds too: what a target without
+	@# libvpx and opus gets (issue 14).
+	$(CARGO) clippy -p peal-cli --no-default-features -- -D warnings
 	$(MAKE) --no-print-directory ui-check
 	$(MAKE) --no-print-directory package PACKAGE_PROFILE=--debug
 	$(CARGO) build --workspace --bins --tests
