@@ -199,8 +199,9 @@ impl Vp8Encoder {
                 code: vpx_codec_err_t::VPX_CODEC_INVALID_PARAM,
             });
         }
-        let flags = if keyframe {
-            vpx_sys::VPX_EFLAG_FORCE_KF as i64
+        // A C `long`: 32 bits on Windows, 64 on Linux and macOS.
+        let flags: vpx_sys::vpx_enc_frame_flags_t = if keyframe {
+            vpx_sys::VPX_EFLAG_FORCE_KF as vpx_sys::vpx_enc_frame_flags_t
         } else {
             0
         };

@@ -1,10 +1,32 @@
 //! Native notifications: an incoming call with **Accept** and **Decline**,
-//! and "Missed call from X" with **Call back**, through notify-rust (the
-//! freedesktop D-Bus interface on Linux). No notification daemon is an
-//! error the app shows once; the incoming window and the ringtone still work.
+//! and "Missed call from X" with **Call back**. What they say and what a
+//! choice means is here, once; showing and withdrawing them is a backend per
+//! system, each a module with the same small API (`Shown`, `show`, `close`):
+//!
+//! - `freedesktop` (Linux and the BSDs): notify-rust over D-Bus, with the
+//!   freedesktop `call.incoming` category and actions.
+//! - `windows`: a WinRT toast in the `incomingCall` scenario whose buttons
+//!   come back as the same action keys; its XML is made by the pure
+//!   [`toast`] module, tested on every system.
+//! - `unsupported` (macOS for now): every notification is a
+//!   [`NotifyError`] the app shows once.
+//!
+//! No notification service is an error the app shows once; the incoming
+//! window and the ringtone still work.
+
+#[cfg(all(unix, not(target_os = "macos")))]
+#[path = "freedesktop.rs"]
+mod backend;
+#[cfg(windows)]
+#[path = "windows.rs"]
+mod backend;
+#[cfg(not(any(windows, all(unix, not(target_os = "macos")))))]
+#[path = "unsupported.rs"]
+mod backend;
+pub mod toast;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use peal_proto::wire::{CallInfo, CallType, ReceiverType};
 use peal_proto::SessionId;
@@ -23,16 +45,7 @@ pub enum Action {
 }
 
 impl Action {
-    fn from_response(r: &notify_rust::NotificationResponse) -> Action {
-        match r {
-            notify_rust::NotificationResponse::Default => Action::Show,
-            notify_rust::NotificationResponse::Action(key) => Action::from_key(key),
-            notify_rust::NotificationResponse::Reply(_)
-            | notify_rust::NotificationResponse::Closed(_) => Action::Dismissed,
-        }
-    }
-
-    /// The action key a notification daemon sends back.
+    /// The action key a notification service sends back.
     pub fn from_key(key: &str) -> Action {
         match key {
             "accept" => Action::Accept,
@@ -90,12 +103,29 @@ fn capital(s: &str) -> String {
         .unwrap_or_default()
 }
 
-type Handle = Arc<notify_rust::NotificationHandle>;
+/// Which notification: the backends dress each as their system does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Stays until the call is answered or over; its actions are
+    /// [`INCOMING_ACTIONS`].
+    Incoming,
+    /// Informational; its actions are [`MISSED_ACTIONS`].
+    Missed,
+}
+
+impl Kind {
+    pub fn actions(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Kind::Incoming => INCOMING_ACTIONS,
+            Kind::Missed => MISSED_ACTIONS,
+        }
+    }
+}
 
 /// Shows notifications and remembers the incoming ones, to close them.
 #[derive(Default)]
 pub struct Notifier {
-    shown: Mutex<HashMap<SessionId, Handle>>,
+    shown: Mutex<HashMap<SessionId, backend::Shown>>,
 }
 
 impl Notifier {
@@ -110,18 +140,18 @@ impl Notifier {
         on_action: impl FnOnce(Action) + Send + 'static,
     ) -> Result<(), NotifyError> {
         let (summary, body) = incoming_text(call);
-        let handle = show(&summary, &body, INCOMING_ACTIONS, true, on_action).await?;
+        let shown = backend::show(Kind::Incoming, &summary, &body, Box::new(on_action)).await?;
         if let Ok(mut m) = self.shown.lock() {
-            m.insert(call.session_id.clone(), handle);
+            m.insert(call.session_id.clone(), shown);
         }
         Ok(())
     }
 
     /// Closes the incoming notification of `id`, if one shows.
     pub async fn close(&self, id: &SessionId) {
-        let handle = self.shown.lock().ok().and_then(|mut m| m.remove(id));
-        if let Some(h) = handle {
-            h.close_async().await;
+        let shown = self.shown.lock().ok().and_then(|mut m| m.remove(id));
+        if let Some(s) = shown {
+            backend::close(s).await;
         }
     }
 
@@ -132,56 +162,14 @@ impl Notifier {
         on_action: impl FnOnce(Action) + Send + 'static,
     ) -> Result<(), NotifyError> {
         let (summary, body) = missed_text(call);
-        show(&summary, &body, MISSED_ACTIONS, false, on_action)
+        backend::show(Kind::Missed, &summary, &body, Box::new(on_action))
             .await
             .map(drop)
     }
 }
 
-async fn show(
-    summary: &str,
-    body: &str,
-    actions: &[(&str, &str)],
-    ringing: bool,
-    on_action: impl FnOnce(Action) + Send + 'static,
-) -> Result<Handle, NotifyError> {
-    use notify_rust::{Hint, Notification, Timeout, Urgency};
-    let mut n = Notification::new();
-    n.appname("Peal")
-        .summary(summary)
-        .body(body)
-        .icon("call-start");
-    for (key, label) in actions {
-        n.action(key, label);
-    }
-    if ringing {
-        // The freedesktop categories for calls; resident and never timing
-        // out, so it stays until the call is answered or over.
-        n.hint(Hint::Category("call.incoming".to_owned()))
-            .hint(Hint::Resident(true))
-            .urgency(Urgency::Critical)
-            .timeout(Timeout::Never);
-    } else {
-        n.hint(Hint::Category("call.unanswered".to_owned()));
-    }
-    let handle = Arc::new(
-        n.show_async()
-            .await
-            .map_err(|e| NotifyError(e.to_string()))?,
-    );
-    let waiting = handle.clone();
-    tokio::spawn(async move {
-        let mut on_action = Some(on_action);
-        waiting
-            .wait_for_action_async(|r: &notify_rust::NotificationResponse| {
-                if let Some(f) = on_action.take() {
-                    f(Action::from_response(r));
-                }
-            })
-            .await;
-    });
-    Ok(handle)
-}
+/// What hears the choice made on one notification (once).
+pub type OnAction = Box<dyn FnOnce(Action) + Send + 'static>;
 
 #[cfg(test)]
 mod tests {
@@ -221,6 +209,7 @@ mod tests {
         assert_eq!(Action::from_key("launch_missiles"), Action::Dismissed);
     }
 
+    #[cfg(all(unix, not(target_os = "macos")))]
     #[tokio::test]
     async fn no_notification_service_is_an_error_not_a_panic() {
         // A session bus that isn't there (this process only reads it here).
