@@ -211,8 +211,74 @@ pub struct DelayBased {
     arrived: VecDeque<(Duration, usize)>,
     last_change: Option<Instant>,
     last_decrease: Option<Instant>,
-    /// What arrived when the last overuse was seen: near it, grow gently.
-    capacity: Option<f64>,
+    /// What arrived when overuse was seen: near it, grow gently.
+    capacity: Capacity,
+}
+
+/// Weight of a new overuse's arrival rate in [`Capacity`].
+const CAPACITY_ALPHA: f64 = 0.05;
+/// [`Capacity`]'s normalised variance (kbit/s) is held within this: at
+/// 500 kbit/s its bounds are 42..106 kbit/s either side.
+const CAPACITY_VARIANCE: (f64, f64) = (0.4, 2.5);
+
+/// What the link took when it last overflowed, as libwebrtc's
+/// `LinkCapacityEstimator`: the arrival rates at overuse, smoothed, with
+/// their spread. A rate outside its three-deviation bounds means the link
+/// changed: it is forgotten, and the rate control finds the link again at
+/// [`GROWTH_PER_S`] rather than creeping at one packet per 300 ms. Without
+/// the lower bound, a link that fell from 2 to 0.5 Mbit/s kept a capacity
+/// of ~1 Mbit/s (each overuse moves it 5%), and when the link came back
+/// the rate crept through the last few hundred kbit/s it had before.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Capacity {
+    /// kbit/s.
+    estimate: Option<f64>,
+    /// The variance of the samples, normalised by the estimate (kept when
+    /// the estimate is forgotten, as libwebrtc does).
+    variance: f64,
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Capacity {
+            estimate: None,
+            variance: CAPACITY_VARIANCE.0,
+        }
+    }
+}
+
+impl Capacity {
+    /// Overuse seen while `kbps` arrived.
+    fn on_overuse(&mut self, kbps: f64) {
+        if self.bounds().is_some_and(|(low, _)| kbps < low) {
+            // Well under what the link took: it narrowed.
+            self.estimate = None;
+        }
+        let e = match self.estimate {
+            None => kbps,
+            Some(e) => (1.0 - CAPACITY_ALPHA) * e + CAPACITY_ALPHA * kbps,
+        };
+        let v = (1.0 - CAPACITY_ALPHA) * self.variance
+            + CAPACITY_ALPHA * (e - kbps).powi(2) / e.max(1.0);
+        self.variance = v.clamp(CAPACITY_VARIANCE.0, CAPACITY_VARIANCE.1);
+        self.estimate = Some(e);
+    }
+
+    /// Three deviations either side of the estimate, kbit/s.
+    fn bounds(&self) -> Option<(f64, f64)> {
+        let e = self.estimate?;
+        let spread = 3.0 * (e * self.variance).sqrt();
+        Some((e - spread, e + spread))
+    }
+
+    /// `kbps` arrives without overuse: a link it outgrew is forgotten.
+    /// `Some`: the capacity still known, bit/s (near it, grow gently).
+    fn near(&mut self, kbps: f64) -> Option<f64> {
+        if self.bounds().is_some_and(|(_, high)| kbps > high) {
+            self.estimate = None;
+        }
+        self.estimate.map(|e| e * 1000.0)
+    }
 }
 
 impl DelayBased {
@@ -233,7 +299,7 @@ impl DelayBased {
             arrived: VecDeque::new(),
             last_change: None,
             last_decrease: None,
-            capacity: None,
+            capacity: Capacity::default(),
         }
     }
 
@@ -333,21 +399,14 @@ impl DelayBased {
                     .is_none_or(|t| now.saturating_duration_since(t) >= DECREASE_EVERY);
                 if may {
                     self.rate = (BETA * arriving).min(self.rate);
-                    self.capacity = Some(match self.capacity {
-                        Some(c) => 0.95 * c + 0.05 * arriving,
-                        None => arriving,
-                    });
+                    self.capacity.on_overuse(arriving / 1000.0);
                     self.last_decrease = Some(now);
                 }
             }
             Usage::Under => {}
             Usage::Normal => {
-                // Far above what we knew the link took: it changed; find it again.
-                if self.capacity.is_some_and(|c| arriving > 1.5 * c) {
-                    self.capacity = None;
-                }
                 let dt = since.as_secs_f64().min(1.0);
-                let grown = match self.capacity {
+                let grown = match self.capacity.near(arriving / 1000.0) {
                     // Near capacity: about one packet per 300 ms.
                     Some(c) if self.rate > 0.9 * c => self.rate + 1200.0 * 8.0 * dt / 0.3,
                     _ => self.rate * GROWTH_PER_S.powf(dt) + 1000.0 * dt,
@@ -468,6 +527,16 @@ mod tests {
         link_bps: f64,
         secs: u64,
     ) -> Vec<f64> {
+        run_on(est, send_bps, |_| link_bps, secs)
+    }
+
+    /// As [`run`], on a link whose rate at `t` s is `link_bps(t)`.
+    fn run_on(
+        est: &mut DelayBased,
+        send_bps: impl Fn(f64) -> f64,
+        link_bps: impl Fn(f64) -> f64,
+        secs: u64,
+    ) -> Vec<f64> {
         let t0 = Instant::now();
         let size = 1200usize;
         let mut queue_free_at = 0.0f64; // s, on the path's clock
@@ -479,7 +548,7 @@ mod tests {
             let rate = send_bps(est.target()).max(10_000.0);
             t += size as f64 * 8.0 / rate;
             let start = queue_free_at.max(t);
-            queue_free_at = start + size as f64 * 8.0 / link_bps;
+            queue_free_at = start + size as f64 * 8.0 / link_bps(start);
             batch.push(Sent {
                 departure: t0 + Duration::from_secs_f64(t),
                 arrival: Some(Duration::from_secs_f64(queue_free_at + 0.04)),
@@ -515,6 +584,38 @@ mod tests {
         let rates = run(&mut est, |_| 170_000.0, 10_000_000.0, 10);
         let last = *rates.last().unwrap();
         assert!(last <= 1.5 * 170_000.0 + 15_000.0, "{last:.0}");
+    }
+
+    #[test]
+    fn a_link_that_narrows_and_widens_again_is_found_again_within_15_s() {
+        let mut est = DelayBased::new(500_000.0, 100_000.0, 2_500_000.0);
+        // The camera-like picture makes at most 1.4 Mbit/s; the link gives
+        // 2 Mbit/s, then 0.5, then 2 again, 20 s each (the bench's step).
+        let link = |t: f64| {
+            if (20.0..40.0).contains(&t) {
+                500_000.0
+            } else {
+                2_000_000.0
+            }
+        };
+        let sent = |target: f64| target.min(1_400_000.0);
+        let rates: Vec<f64> = run_on(&mut est, sent, link, 60)
+            .into_iter()
+            .map(sent)
+            .collect();
+        let at = |s: f64| (s * 20.0) as usize; // a figure every 50 ms
+        let before = rates[at(15.0)..at(20.0)].iter().sum::<f64>() / at(5.0) as f64;
+        assert!(before > 1_000_000.0, "only {before:.0} before the step");
+        let low = &rates[at(30.0)..at(40.0)];
+        assert!(low.iter().all(|&r| r < 650_000.0), "on 500 kbit/s: {low:?}");
+        let back = rates[at(40.0)..]
+            .iter()
+            .position(|&r| r >= 0.8 * before)
+            .map(|i| i as f64 / 20.0);
+        assert!(
+            back.is_some_and(|s| s <= 15.0),
+            "back to 80% of {before:.0} after {back:?} s"
+        );
     }
 
     #[test]
