@@ -1,4 +1,5 @@
-//! Real devices: a V4L2 camera, and the microphone and speaker through cpal.
+//! Real devices: the camera (a backend per system), and the microphone and
+//! speaker through cpal.
 //!
 //! Every constructor answers "no such device" with
 //! [`MediaError::NoDevice`] naming the device and why, never a panic, so an
@@ -11,12 +12,23 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
-use v4l::io::traits::CaptureStream;
-use v4l::video::Capture;
 
 use crate::apm::EchoReference;
 use crate::synthetic::{AUDIO_FRAME, SAMPLE_RATE};
 use crate::MediaError;
+
+// The camera, one backend per system with the same small API (`names`,
+// `Capture::open`, `Capture::next_i420`): V4L2 on Linux; elsewhere none yet,
+// so a call there sends the test pattern and says why (never a build
+// failure). Media Foundation and AVFoundation would go beside them.
+#[cfg(target_os = "linux")]
+mod v4l2;
+#[cfg(target_os = "linux")]
+use v4l2 as camera;
+#[cfg(not(target_os = "linux"))]
+mod no_camera;
+#[cfg(not(target_os = "linux"))]
+use no_camera as camera;
 
 fn no_device(what: &str, why: impl std::fmt::Display) -> MediaError {
     MediaError::NoDevice(format!("{what} ({why})"))
@@ -55,7 +67,8 @@ pub(crate) fn check_capture(video: bool, chosen: &Chosen) -> Result<(), MediaErr
     audio_possible().map_err(|why| no_device("microphone", why))?;
     drop(Microphone::open(chosen.microphone.as_deref())?);
     if video {
-        drop(Camera::open(chosen.camera.as_deref(), 640, 480)?);
+        // Closed at the end of the statement.
+        Camera::open(chosen.camera.as_deref(), 640, 480)?;
     }
     Ok(())
 }
@@ -201,41 +214,11 @@ fn audio_device(what: &str, name: Option<&str>, input: bool) -> Result<cpal::Dev
     })
 }
 
-/// The cameras this machine offers now: capture-capable V4L2 nodes only (a
-/// webcam also makes a metadata node, which can't give pictures), each by
-/// the name its driver gives it, numbered when two are alike.
+/// The cameras this machine offers now (the backend's, e.g. V4L2's
+/// capture-capable nodes), each by the name its driver gives it, numbered
+/// when two are alike.
 pub fn cameras() -> Vec<String> {
-    unique_names(capture_nodes().into_iter().map(|(_, name)| name).collect())
-}
-
-/// Capture-capable nodes and their cards' names, in /dev/video order.
-fn capture_nodes() -> Vec<(std::path::PathBuf, String)> {
-    let mut nodes: Vec<_> = v4l::context::enum_devices()
-        .into_iter()
-        .filter_map(|node| {
-            let caps = v4l::Device::with_path(node.path())
-                .ok()?
-                .query_caps()
-                .ok()?;
-            can_capture(caps.capabilities).then(|| (node.path().to_owned(), caps.card))
-        })
-        .collect();
-    nodes.sort_by_key(|(path, _)| video_index(path));
-    nodes
-}
-
-fn video_index(path: &std::path::Path) -> u32 {
-    path.to_string_lossy()
-        .trim_start_matches("/dev/video")
-        .parse()
-        .unwrap_or(u32::MAX)
-}
-
-/// Whether a node with these (device) capabilities gives pictures.
-fn can_capture(caps: v4l::capability::Flags) -> bool {
-    caps.intersects(
-        v4l::capability::Flags::VIDEO_CAPTURE | v4l::capability::Flags::VIDEO_CAPTURE_MPLANE,
-    ) && caps.contains(v4l::capability::Flags::STREAMING)
+    unique_names(camera::names())
 }
 
 /// Names as people tell them apart: the second "HD Webcam" is "HD Webcam (2)".
@@ -310,9 +293,9 @@ pub fn meter(
     }
 }
 
-/// A V4L2 camera delivering YUYV frames, converted to I420.
+/// A camera delivering I420 frames.
 pub struct Camera {
-    stream: v4l::io::mmap::Stream<'static>,
+    capture: camera::Capture,
     pub width: u32,
     pub height: u32,
 }
@@ -321,8 +304,7 @@ impl Camera {
     /// Opens the camera called `name` (of [`cameras`]; `None`: the first)
     /// at (about) `width`x`height`.
     pub fn open(name: Option<&str>, width: u32, height: u32) -> Result<Camera, MediaError> {
-        let nodes = capture_nodes();
-        let names = unique_names(nodes.iter().map(|(_, n)| n.clone()).collect());
+        let names = cameras();
         let index = match name {
             None => 0,
             Some(name) => names
@@ -330,47 +312,18 @@ impl Camera {
                 .position(|n| n == name)
                 .ok_or_else(|| no_device("camera", format!("\"{name}\" is not connected")))?,
         };
-        let Some((path, _)) = nodes.get(index) else {
-            return Err(no_device("camera", "no capture device in /dev/video*"));
-        };
-        let dev = v4l::Device::with_path(path)
-            .map_err(|e| no_device("camera", format!("{}: {e}", path.display())))?;
-        let mut fmt = dev
-            .format()
-            .map_err(|e| no_device("camera", format!("format: {e}")))?;
-        fmt.width = width;
-        fmt.height = height;
-        fmt.fourcc = v4l::FourCC::new(b"YUYV");
-        let fmt = dev
-            .set_format(&fmt)
-            .map_err(|e| no_device("camera", format!("set format: {e}")))?;
-        if fmt.fourcc != v4l::FourCC::new(b"YUYV") || fmt.width % 2 == 1 || fmt.height % 2 == 1 {
-            return Err(no_device(
-                "camera",
-                format!(
-                    "no YUYV capture (offers {} {}x{})",
-                    fmt.fourcc, fmt.width, fmt.height
-                ),
-            ));
-        }
-        let stream = v4l::io::mmap::Stream::with_buffers(&dev, v4l::buffer::Type::VideoCapture, 4)
-            .map_err(|e| no_device("camera", format!("stream: {e}")))?;
+        let (capture, width, height) = camera::Capture::open(index, width, height)?;
         Ok(Camera {
-            stream,
-            width: fmt.width,
-            height: fmt.height,
+            capture,
+            width,
+            height,
         })
     }
 
     /// Blocks for the next frame and writes it as I420 into `out`.
     pub fn next_i420(&mut self, out: &mut Vec<u8>) -> Result<(), MediaError> {
         let (w, h) = (self.width as usize, self.height as usize);
-        let (buf, _) = self
-            .stream
-            .next()
-            .map_err(|e| no_device("camera", format!("capture: {e}")))?;
-        yuyv_to_i420(buf, w, h, out);
-        Ok(())
+        self.capture.next_i420(w, h, out)
     }
 }
 
@@ -636,17 +589,6 @@ mod tests {
     }
 
     #[test]
-    fn only_nodes_that_stream_pictures_are_cameras() {
-        use v4l::capability::Flags;
-        assert!(can_capture(Flags::VIDEO_CAPTURE | Flags::STREAMING));
-        assert!(can_capture(Flags::VIDEO_CAPTURE_MPLANE | Flags::STREAMING));
-        // A webcam's second node carries metadata, not pictures.
-        assert!(!can_capture(Flags::META_CAPTURE | Flags::STREAMING));
-        assert!(!can_capture(Flags::VIDEO_OUTPUT | Flags::STREAMING));
-        assert!(!can_capture(Flags::VIDEO_CAPTURE | Flags::READ_WRITE));
-    }
-
-    #[test]
     fn two_alike_cameras_get_names_people_tell_apart() {
         let names = |v: &[&str]| unique_names(v.iter().map(|s| (*s).to_owned()).collect());
         assert_eq!(
@@ -694,7 +636,7 @@ mod tests {
     /// This machine has no camera: the error says so, by name, and nothing panics.
     #[test]
     fn a_missing_camera_is_a_clear_no_device_error() {
-        if !v4l::context::enum_devices().is_empty() {
+        if !camera::names().is_empty() {
             return; // a real camera: nothing to check here
         }
         assert!(cameras().is_empty());
