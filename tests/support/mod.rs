@@ -5,8 +5,10 @@
 //! Scenario tests read like the spec; this module keeps the plumbing out of them.
 
 pub mod across;
+pub mod cli;
 pub mod notifications;
 pub mod sound;
+pub mod wine;
 
 use futures_util::{SinkExt, StreamExt};
 use peal_proto::error::ErrorEnvelope;
@@ -872,6 +874,21 @@ pub async fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// Whether something listens on the Unix socket at `path` (an X server's, a
+/// bus's). Never, where there are no Unix sockets: this crate builds for
+/// Windows too (peal-bench links it), though these helpers are Linux's.
+fn unix_socket_answers(path: impl AsRef<std::path::Path>) -> bool {
+    #[cfg(unix)]
+    {
+        std::os::unix::net::UnixStream::connect(path.as_ref()).is_ok()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
 /// Starts Xvfb on a display nobody holds; the child and its `:N`.
 pub fn xvfb() -> (std::process::Child, String) {
     use std::process::{Command, Stdio};
@@ -895,7 +912,7 @@ pub fn xvfb() -> (std::process::Child, String) {
         let start = std::time::Instant::now();
         // Up when it takes a connection (the socket file comes first).
         while start.elapsed() < Duration::from_secs(10) {
-            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            if unix_socket_answers(&socket) {
                 return (child, display);
             }
             if let Ok(Some(_)) = child.try_wait() {
@@ -934,9 +951,7 @@ pub fn session_bus(dir: &std::path::Path) -> (std::process::Child, String) {
     // The socket file appears at bind(), before the daemon listens: a
     // connection refused then made a test fail now and then. Ready is when
     // a connection is taken.
-    wait_for("the session bus", 10, || {
-        std::os::unix::net::UnixStream::connect(&path).is_ok()
-    });
+    wait_for("the session bus", 10, || unix_socket_answers(&path));
     (child, address)
 }
 

@@ -13,7 +13,7 @@
 //! - [`profile`]: a path's parameters, parsed from `loss=3%,delay=40ms,...`,
 //!   and the named profiles the benchmark and tests use.
 //! - [`forward`]: the forwarder's loop over two raw sockets (the only
-//!   unsafe code: the socket calls, in `sys`).
+//!   unsafe code: the socket calls, in `sys`; `no_sys` where there are none).
 //! - [`topology`]: creates and removes the namespaces, veths, addresses,
 //!   routes and the forwarder process; [`topology::Path::exec`] runs a
 //!   command on either side.
@@ -21,6 +21,13 @@
 pub mod forward;
 pub mod impair;
 pub mod profile;
+// The raw sockets: Linux's AF_PACKET; elsewhere the same API refusing to
+// open (the forwarder and the paths it makes are Linux-only, but what
+// links this crate builds for Windows too).
+#[cfg(target_os = "linux")]
+mod sys;
+#[cfg(not(target_os = "linux"))]
+#[path = "no_sys.rs"]
 mod sys;
 pub mod topology;
 
