@@ -6,7 +6,7 @@ DATA ?= $(CURDIR)/target/demo-data
 LISTEN ?= 127.0.0.1:7300
 TAURI := $(CURDIR)/ui/node_modules/.bin/tauri
 
-.PHONY: run run-server test deps build package ui-check bench fuzz fmt lint screenshots
+.PHONY: run run-server test deps build package ui-check bench fuzz fmt lint screenshots windows package-windows
 
 deps:
 	@scripts/ensure-deps.sh
@@ -44,11 +44,28 @@ test: deps
 	$(MAKE) --no-print-directory ui-check
 	$(MAKE) --no-print-directory package PACKAGE_PROFILE=--debug
 	$(CARGO) build --workspace --bins --tests
+	@# Windows (issue 14): the workspace's binaries cross-built (the script
+	@# installs mingw-w64, nasm and the Rust target, and builds libvpx and
+	@# opus for Windows from Debian's sources), run under wine by tests/windows.rs.
+	scripts/windows.sh build --workspace --bins
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
 	  $(CARGO) test --workspace --no-fail-fast; \
 	fi
+
+## Windows, cross-built here (x86_64-pc-windows-gnu, mingw-w64; libvpx and
+## libopus for the target from Debian's source packages, built static):
+## peal-server.exe, peal.exe and peal-desktop.exe (with WebView2Loader.dll)
+## in target/x86_64-pc-windows-gnu/release/; package-windows adds the
+## installer (makensis) in its bundle/nsis/. See scripts/windows.sh;
+## WINDOWS_ARGS overrides what `make windows` builds.
+WINDOWS_ARGS ?=
+windows:
+	scripts/windows.sh build $(WINDOWS_ARGS)
+
+package-windows:
+	scripts/windows.sh package
 
 ## Benchmarks (release build), each beside its baseline in the same run:
 ## ring, throughput, connections, media, desktop; a table at the end and
@@ -74,6 +91,10 @@ SHOTS := ring-01-contacts ring-02-incoming-window ring-03-call join-01-form \
 	dark-01-contacts dark-02-settings dark-03-incoming-window
 screenshots: deps
 	$(CARGO) build --workspace --bins --tests
+	@# Windows (issue 14): the workspace's binaries cross-built (the script
+	@# installs mingw-w64, nasm and the Rust target, and builds libvpx and
+	@# opus for Windows from Debian's sources), run under wine by tests/windows.rs.
+	scripts/windows.sh build --workspace --bins
 	$(CARGO) test -p peal-tests --test desktop -- the_cli_rings_us an_invite_link with_the_system_in_dark
 	mkdir -p ui/screenshots
 	for s in $(SHOTS); do cp target/e2e/$$s.png ui/screenshots/; done

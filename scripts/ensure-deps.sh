@@ -21,6 +21,11 @@ pkg-config --exists vpx 2>/dev/null || need_apt+=(libvpx-dev)
 pkg-config --exists alsa 2>/dev/null || need_apt+=(libasound2-dev)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 command -v turnserver >/dev/null || need_apt+=(coturn)
+# The Windows scenarios (tests/windows.rs): the cross-built .exe files run
+# under wine (64-bit only); scripts/windows.sh installs the cross compiler.
+command -v wine >/dev/null || need_apt+=(wine wine64)
+# ... and the installer, made with makensis and run under wine.
+command -v makensis >/dev/null || need_apt+=(nsis)
 # The device-choice tests' sound server: PulseAudio's clocked null sinks and
 # a sine source, reached through ALSA's pulse plugin (what cpal opens), and
 # parec to record what a sink played.
